@@ -1,0 +1,27 @@
+// `crpid fork-at`: run a command as a chosen PID.
+#ifndef CRPID_CLI_FORK_AT_COMMAND_H_
+#define CRPID_CLI_FORK_AT_COMMAND_H_
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace crpid::cli {
+
+struct ForkAtArguments {
+  std::string pid_list;
+  std::string method = "auto";
+  bool detach = false;
+  std::string pid_file;
+  std::vector<std::string> command;
+};
+
+CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments);
+
+// Returns the process exit code.
+int RunForkAt(const ForkAtArguments& arguments);
+
+}  // namespace crpid::cli
+
+#endif  // CRPID_CLI_FORK_AT_COMMAND_H_

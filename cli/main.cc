@@ -1,0 +1,58 @@
+// crpid front end: parses arguments with CLI11 and hands each subcommand to
+// its Run function, which calls the library and picks the exit code.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/exit_codes.h"
+#include "cli/fork_at_command.h"
+#include "cli/report.h"
+
+int main(int argc, char** argv) {
+  using namespace crpid::cli;
+  CLI::App app{
+      "crpid: checkpoint/restore operations for ordinary users, with the "
+      "single file capability CAP_CHECKPOINT_RESTORE",
+      "crpid"};
+  app.set_version_flag("--version", fmt::format("crpid {}", kVersion));
+  app.require_subcommand(1);
+  app.fallthrough();
+  int verbosity = 0;
+  std::string log_level;
+  app.add_flag("-v,--verbose", verbosity, "more detail on stderr (-vv: more)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error",
+                             "critical", "off"}));
+  app.footer(
+      "Exit status: 125 crpid failed; fork-at passes on COMMAND's status "
+      "(126 not executable, 127 not found, 128+N killed by signal N).\n"
+      "Run 'crpid SUBCOMMAND --help' for a subcommand's options and "
+      "examples.");
+
+  ForkAtArguments fork_at;
+  CLI::App* fork_at_command = RegisterForkAt(app, fork_at);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string context = "crpid";
+    for (const CLI::App* sub : app.get_subcommands()) {
+      context += " " + sub->get_name();
+    }
+    std::fputs(fmt::format("crpid: {}; run '{} --help'\n", e.what(), context)
+                   .c_str(),
+               stderr);
+    return kExitCrpidError;
+  }
+  SetUpLogging(verbosity, log_level);
+  if (fork_at_command->parsed()) return RunForkAt(fork_at);
+  return kExitCrpidError;
+}

@@ -1,0 +1,76 @@
+#include "cli/report.h"
+
+#include <fmt/core.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "cli/exit_codes.h"
+
+namespace crpid::cli {
+
+void SetUpLogging(int verbosity, const std::string& log_level) {
+  auto logger = spdlog::stderr_logger_st("crpid");
+  logger->set_pattern("crpid: [%l] %v");
+  spdlog::level::level_enum level = spdlog::level::warn;
+  if (verbosity == 1) level = spdlog::level::debug;
+  if (verbosity >= 2) level = spdlog::level::trace;
+  if (!log_level.empty()) level = spdlog::level::from_str(log_level);
+  logger->set_level(level);
+  spdlog::set_default_logger(logger);
+}
+
+Result<CapabilityState> StartUp() {
+  if (Status not_setuid = RefuseSetuid(); !not_setuid) {
+    return not_setuid.error();
+  }
+  auto state = ReadCapabilityState();
+  if (!state) return state;
+  if (Status cleared = ClearEffective(); !cleared) return cleared.error();
+  spdlog::debug(
+      "capabilities: cap_last_cap={} CAP_CHECKPOINT_RESTORE permitted={} "
+      "effective-at-start={} bounding={} no_new_privs={}",
+      state->cap_last_cap, state->checkpoint_restore_permitted,
+      state->checkpoint_restore_effective,
+      state->checkpoint_restore_in_bounding, state->no_new_privs);
+  return state;
+}
+
+std::string CapabilityRemedy(const CapabilityState& state) {
+  switch (DiagnoseCapability(state)) {
+    case CapabilityProblem::kUnknownToKernel:
+      return fmt::format(
+          "this kernel predates CAP_CHECKPOINT_RESTORE (cap_last_cap is {}, "
+          "Linux 5.9 has 40): upgrade it, or apply crpid's kernel-patch/",
+          state.cap_last_cap);
+    case CapabilityProblem::kNotInBoundingSet:
+      return "CAP_CHECKPOINT_RESTORE is not in this process's bounding set, "
+             "so no file capability can grant it (containers drop it: add it, "
+             "e.g. docker run --cap-add CHECKPOINT_RESTORE)";
+    case CapabilityProblem::kNoNewPrivs:
+      return "no_new_privs is set (setpriv --no-new-privs, a seccomp "
+             "sandbox), so the kernel ignored crpid's file capability: run "
+             "crpid outside it";
+    case CapabilityProblem::kNotPermitted:
+      return fmt::format(
+          "crpid lacks CAP_CHECKPOINT_RESTORE: as root run 'setcap "
+          "cap_checkpoint_restore+ep {}', or run crpid inside 'unshare -Urp "
+          "--fork --mount-proc'",
+          SelfExecutablePath());
+    case CapabilityProblem::kNone:
+      break;
+  }
+  return "crpid holds CAP_CHECKPOINT_RESTORE, but it counts only in the user "
+         "namespace that owns the target PID namespace";
+}
+
+int ReportError(std::string_view context, const Error& error) {
+  std::string line = fmt::format("crpid: {}: {}", context, error.message);
+  if (!error.hint.empty()) line += "; " + error.hint;
+  line += '\n';
+  std::fputs(line.c_str(), stderr);
+  return kExitCrpidError;
+}
+
+}  // namespace crpid::cli

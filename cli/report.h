@@ -1,0 +1,33 @@
+// Start-up and error wording shared by the subcommands.
+#ifndef CRPID_CLI_REPORT_H_
+#define CRPID_CLI_REPORT_H_
+
+#include <string>
+#include <string_view>
+
+#include "src/capabilities.h"
+#include "src/result.h"
+
+namespace crpid::cli {
+
+inline constexpr char kVersion[] = "0.1.0";
+
+// Configures spdlog on stderr: warnings only by default, -v debug, -vv trace;
+// an explicit --log-level wins.
+void SetUpLogging(int verbosity, const std::string& log_level);
+
+// Phase 1 of the privilege model (src/capabilities.h): refuse setuid, read
+// the capability state once, empty the effective set.
+Result<CapabilityState> StartUp();
+
+// The remedy for an EPERM from a privileged syscall, given what crpid holds:
+// the setcap line, the bounding set, no_new_privs or the kernel version.
+std::string CapabilityRemedy(const CapabilityState& state);
+
+// Prints "crpid: CONTEXT: MESSAGE; HINT" as one line on stderr and returns
+// kExitCrpidError.
+int ReportError(std::string_view context, const Error& error);
+
+}  // namespace crpid::cli
+
+#endif  // CRPID_CLI_REPORT_H_

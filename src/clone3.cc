@@ -1,0 +1,21 @@
+#include "src/clone3.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+namespace crpid {
+
+pid_t Clone3WithSetTid(const pid_t* set_tid, size_t count) {
+  CloneArgsV1 args{};
+  args.exit_signal = SIGCHLD;
+  args.set_tid = reinterpret_cast<uintptr_t>(set_tid);
+  args.set_tid_size = count;
+  return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+}
+
+}  // namespace crpid

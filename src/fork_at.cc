@@ -1,0 +1,427 @@
+#include "src/fork_at.h"
+
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <string>
+#include <utility>
+
+#include "src/clone3.h"
+#include "src/procfs.h"
+
+namespace crpid {
+namespace {
+
+constexpr char kGo = 'G';
+// Exit status of a child that was told not to exec (never seen by users:
+// the parent reaps it and reports its own error).
+constexpr int kChildAborted = 125;
+
+// What the child needs between fork and exec, prepared before forking so the
+// child allocates nothing.
+struct ChildContext {
+  pid_t expected_pid;  // innermost PID, as the child itself will read it
+  int go_read;
+  int go_write;
+  int report_read;
+  int report_write;
+  char* const* argv;
+  const sigset_t* signal_mask;
+};
+
+// Runs in the new process: async-signal-safe calls only.
+[[noreturn]] void ChildMain(const ChildContext& context) {
+  ::close(context.go_write);
+  ::close(context.report_read);
+  if (DropAllCapabilitiesRaw() != 0) _exit(kChildAborted);
+  pid_t self = static_cast<pid_t>(::syscall(SYS_getpid));
+  if (WriteFullyRaw(context.report_write, &self, sizeof self) < 0 ||
+      self != context.expected_pid) {
+    _exit(kChildAborted);
+  }
+  char go = 0;
+  if (ReadFullyRaw(context.go_read, &go, 1) != 1 || go != kGo) {
+    _exit(kChildAborted);
+  }
+  ::close(context.go_read);
+  ::sigprocmask(SIG_SETMASK, context.signal_mask, nullptr);
+  ::execvp(context.argv[0], context.argv);
+  int err = errno;
+  WriteFullyRaw(context.report_write, &err, sizeof err);
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+void Reap(pid_t pid) {
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+std::string DescribePid(pid_t pid) {
+  std::string text = "PID " + std::to_string(pid);
+  if (ProcShowsOwnPidNamespace()) {
+    if (auto comm = ReadComm(pid)) text += " (held by '" + *comm + "')";
+  }
+  return text;
+}
+
+std::string JoinPids(const std::vector<pid_t>& pids) {
+  std::string text;
+  for (pid_t pid : pids) {
+    if (!text.empty()) text += ',';
+    text += std::to_string(pid);
+  }
+  return text;
+}
+
+// One attempt's pipes and the child created with them.
+struct Attempt {
+  Pipe go;
+  Pipe report;
+  std::vector<char*> argv;
+  ChildContext context;
+};
+
+Result<Attempt> PrepareAttempt(const ForkAtRequest& request,
+                               std::vector<std::string>& argv_storage) {
+  auto go = MakePipe();
+  if (!go) return go.error();
+  auto report = MakePipe();
+  if (!report) return report.error();
+  Attempt attempt{std::move(*go), std::move(*report), {}, {}};
+  for (std::string& arg : argv_storage) attempt.argv.push_back(arg.data());
+  attempt.argv.push_back(nullptr);
+  attempt.context = ChildContext{
+      request.pids.front(),           attempt.go.read_end.get(),
+      attempt.go.write_end.get(),     attempt.report.read_end.get(),
+      attempt.report.write_end.get(), attempt.argv.data(),
+      &request.child_signal_mask};
+  return attempt;
+}
+
+// After fork in the parent: keep only the parent's ends and read the PID the
+// child reports. Returns -1 if the child died before reporting.
+pid_t ReadReportedPid(Attempt& attempt) {
+  attempt.go.read_end.Reset();
+  attempt.report.write_end.Reset();
+  pid_t reported = -1;
+  if (ReadFullyRaw(attempt.report.read_end.get(), &reported,
+                   sizeof reported) != sizeof reported) {
+    return -1;
+  }
+  return reported;
+}
+
+Error Clone3Error(int err, const std::vector<pid_t>& pids) {
+  std::string what = "cannot create PID " + JoinPids(pids) + " with clone3";
+  Error error = SystemError(err, what);
+  if (err == EEXIST) {
+    error.message =
+        (pids.size() == 1 ? DescribePid(pids.front())
+                          : "one of PIDs " + JoinPids(pids)) +
+        " is already in use";
+    error.hint = "pick a free PID, or end the process that holds it";
+  } else if (err == EINVAL && pids.size() > 1) {
+    error.message = "PID list " + JoinPids(pids) +
+                    " has more entries than the PID namespaces crpid's "
+                    "children are nested in";
+    error.hint =
+        "give one PID per namespace level, innermost first, no more than the "
+        "nesting depth";
+  }
+  return error;
+}
+
+}  // namespace
+
+// Hands a verified child over to a PendingChild.
+struct PendingChildMaker {
+  static PendingChild Make(pid_t pid, ForkMethod method, int attempts,
+                           Attempt& attempt, const std::string& command_name) {
+    return PendingChild(pid, method, attempts,
+                        std::move(attempt.go.write_end),
+                        std::move(attempt.report.read_end), command_name);
+  }
+};
+
+const char* ForkMethodName(ForkMethod method) {
+  switch (method) {
+    case ForkMethod::kAuto:
+      return "auto";
+    case ForkMethod::kClone3:
+      return "clone3";
+    case ForkMethod::kNsLastPid:
+      return "ns-last-pid";
+  }
+  return "unknown";
+}
+
+Result<std::vector<pid_t>> ParsePidList(std::string_view text) {
+  std::vector<pid_t> pids;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? comma : comma - start);
+    std::string shown(item);
+    if (item.empty()) {
+      return Error{ErrorKind::kInvalidInput, 0,
+                   "empty PID in '" + std::string(text) + "'",
+                   "give PID[,PID…], decimal numbers, innermost namespace "
+                   "first"};
+    }
+    if (item.front() == '-' &&
+        item.find_first_not_of("0123456789", 1) == std::string_view::npos &&
+        item.size() > 1) {
+      return Error{ErrorKind::kInvalidInput, 0,
+                   "PID " + shown + " is not positive",
+                   "PIDs start at 1"};
+    }
+    if (item.find_first_not_of("0123456789") != std::string_view::npos) {
+      return Error{ErrorKind::kInvalidInput, 0,
+                   "PID '" + shown + "' is not a number",
+                   "give PID[,PID…], decimal numbers, innermost namespace "
+                   "first"};
+    }
+    long long value = 0;
+    auto [end, ec] =
+        std::from_chars(item.data(), item.data() + item.size(), value);
+    if (ec != std::errc() || end != item.data() + item.size() ||
+        value > INT_MAX) {
+      return Error{ErrorKind::kInvalidInput, 0,
+                   "PID " + shown + " is out of range",
+                   "PIDs are below kernel.pid_max, at most 4194304"};
+    }
+    if (value <= 0) {
+      return Error{ErrorKind::kInvalidInput, 0,
+                   "PID " + shown + " is not positive", "PIDs start at 1"};
+    }
+    pids.push_back(static_cast<pid_t>(value));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (pids.size() > kMaxPidNamespaceLevels) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 "PID list has " + std::to_string(pids.size()) +
+                     " entries, more than the kernel's " +
+                     std::to_string(kMaxPidNamespaceLevels) +
+                     " PID namespace levels",
+                 "give one PID per namespace level, innermost first"};
+  }
+  return pids;
+}
+
+Status ValidatePidList(const std::vector<pid_t>& pids, ForkMethod method,
+                       long pid_max, bool children_in_new_pid_namespace) {
+  if (pids.empty()) {
+    return Error{ErrorKind::kInvalidInput, 0, "no PID given", {}};
+  }
+  if (pids.front() >= pid_max) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 "PID " + std::to_string(pids.front()) +
+                     " is not below kernel.pid_max (" +
+                     std::to_string(pid_max) + ")",
+                 "choose a smaller PID, or raise the limit as root: sysctl "
+                 "-w kernel.pid_max=4194304"};
+  }
+  if (pids.size() > 1 && method == ForkMethod::kNsLastPid) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 "--method ns-last-pid takes a single PID, not the list " +
+                     JoinPids(pids),
+                 "nested PIDs need clone3 with set_tid (--method clone3, "
+                 "Linux 5.5+)"};
+  }
+  if (pids.front() == 1 && !children_in_new_pid_namespace) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 "PID 1 is the init of this PID namespace and always taken",
+                 "PID 1 can only be the first process of a new PID namespace: "
+                 "run crpid under 'unshare --pid' without --fork"};
+  }
+  return Ok{};
+}
+
+PendingChild::PendingChild(pid_t pid, ForkMethod method, int attempts,
+                           UniqueFd go, UniqueFd report,
+                           std::string command_name)
+    : pid_(pid),
+      waiting_(true),
+      method_(method),
+      attempts_(attempts),
+      go_(std::move(go)),
+      report_(std::move(report)),
+      command_name_(std::move(command_name)) {}
+
+PendingChild::PendingChild(PendingChild&& other) noexcept
+    : pid_(other.pid_),
+      waiting_(std::exchange(other.waiting_, false)),
+      method_(other.method_),
+      attempts_(other.attempts_),
+      go_(std::move(other.go_)),
+      report_(std::move(other.report_)),
+      command_name_(std::move(other.command_name_)) {}
+
+PendingChild::~PendingChild() {
+  if (waiting_) Abort();
+}
+
+void PendingChild::Abort() {
+  waiting_ = false;
+  go_.Reset();  // the child reads EOF and exits without exec
+  Reap(pid_);
+}
+
+Status PendingChild::Release() {
+  waiting_ = false;
+  const char go = kGo;
+  if (WriteFullyRaw(go_.get(), &go, 1) != 1) {
+    int err = errno;
+    go_.Reset();
+    Reap(pid_);
+    return SystemError(err, "cannot start the command in PID " +
+                                std::to_string(pid_));
+  }
+  go_.Reset();
+  int exec_errno = 0;
+  ssize_t n = ReadFullyRaw(report_.get(), &exec_errno, sizeof exec_errno);
+  report_.Reset();
+  if (n == sizeof exec_errno) {
+    Error error = SystemError(exec_errno, "cannot run '" + command_name_ + "'");
+    if (exec_errno == ENOENT) {
+      error.hint = "check the command name and PATH";
+    }
+    return error;
+  }
+  return Ok{};
+}
+
+namespace {
+
+// Creates the child with clone3; the capability is effective only around
+// the call itself.
+Result<PendingChild> ForkWithClone3(const ForkAtRequest& request,
+                                    std::vector<std::string>& argv_storage) {
+  auto attempt = PrepareAttempt(request, argv_storage);
+  if (!attempt) return attempt.error();
+  pid_t pid;
+  int err;
+  {
+    ScopedEffectiveCapability capability(
+        CheckpointRestoreCapabilityToRaise(request.capabilities));
+    pid = Clone3WithSetTid(request.pids.data(), request.pids.size());
+    if (pid == 0) ChildMain(attempt->context);
+    err = errno;
+  }
+  if (pid < 0) return Clone3Error(err, request.pids);
+  if (ReadReportedPid(*attempt) != request.pids.front()) {
+    attempt->go.write_end.Reset();
+    Reap(pid);
+    return Error{ErrorKind::kSystem, 0,
+                 "clone3 created the child, but not at PID " +
+                     std::to_string(request.pids.front()),
+                 {}};
+  }
+  return PendingChildMaker::Make(pid, ForkMethod::kClone3, 1, *attempt,
+                     request.command.front());
+}
+
+// Sets the namespace's last PID to target-1 and forks, under an exclusive
+// flock on ns_last_pid (CRIU's convention) so cooperating restorers take
+// turns. Any other process forking in between steals the PID: the child
+// reports where it landed, and a wrong one is discarded and retried.
+Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
+                                       std::vector<std::string>& argv_storage) {
+  const pid_t target = request.pids.front();
+  auto last_pid = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
+  if (!last_pid) {
+    Error error = last_pid.error();
+    if (error.err == ENOENT) {
+      error.kind = ErrorKind::kUnsupported;
+      error.hint = "the kernel lacks CONFIG_CHECKPOINT_RESTORE";
+    }
+    return error;
+  }
+  while (::flock(last_pid->get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      return SystemError(errno, "cannot lock /proc/sys/kernel/ns_last_pid");
+    }
+  }
+  const std::string previous = std::to_string(target - 1);
+  for (int attempt_number = 1; attempt_number <= request.max_attempts;
+       ++attempt_number) {
+    auto attempt = PrepareAttempt(request, argv_storage);
+    if (!attempt) return attempt.error();
+    int err = 0;
+    {
+      ScopedEffectiveCapability capability(
+          CheckpointRestoreCapabilityToRaise(request.capabilities));
+      if (::pwrite(last_pid->get(), previous.data(), previous.size(), 0) < 0) {
+        err = errno;
+      }
+    }
+    if (err != 0) {
+      return SystemError(err, "cannot write " + previous +
+                                  " to /proc/sys/kernel/ns_last_pid");
+    }
+    pid_t pid = ::fork();
+    if (pid == 0) ChildMain(attempt->context);
+    if (pid < 0) return SystemError(errno, "fork");
+    if (ReadReportedPid(*attempt) == target) {
+      return PendingChildMaker::Make(pid, ForkMethod::kNsLastPid, attempt_number,
+                         *attempt, request.command.front());
+    }
+    attempt->go.write_end.Reset();
+    Reap(pid);
+    if (PidInUse(target)) {
+      return Error{ErrorKind::kBusy, EEXIST,
+                   DescribePid(target) + " is already in use",
+                   "pick a free PID, or end the process that holds it"};
+    }
+  }
+  return Error{ErrorKind::kBusy, 0,
+               "other processes took PID " + std::to_string(target) +
+                   " first in all " + std::to_string(request.max_attempts) +
+                   " attempts through ns_last_pid",
+               "retry when the machine forks less, or use a kernel with "
+               "clone3 set_tid (5.5+), which cannot race"};
+}
+
+// Phase 3 (capabilities.h): the child exists at its PID and nothing
+// privileged is left to do, so the parent gives up every capability.
+Result<PendingChild> DropCapabilitiesAfter(Result<PendingChild> child) {
+  if (!child) return child;
+  if (Status dropped = DropAllCapabilities(); !dropped) return dropped.error();
+  return child;
+}
+
+}  // namespace
+
+Result<PendingChild> ForkAt(const ForkAtRequest& request) {
+  if (request.pids.empty() || request.command.empty()) {
+    return Error{ErrorKind::kInvalidInput, 0, "no PID or no command", {}};
+  }
+  std::vector<std::string> argv_storage = request.command;
+  if (request.method == ForkMethod::kNsLastPid) {
+    return DropCapabilitiesAfter(ForkWithNsLastPid(request, argv_storage));
+  }
+  Result<PendingChild> cloned = ForkWithClone3(request, argv_storage);
+  if (cloned) return DropCapabilitiesAfter(std::move(cloned));
+  Error error = cloned.error();
+  if (error.err != ENOSYS && error.err != E2BIG) return error;
+  if (request.method == ForkMethod::kAuto && request.pids.size() == 1) {
+    return DropCapabilitiesAfter(ForkWithNsLastPid(request, argv_storage));
+  }
+  error.kind = ErrorKind::kUnsupported;
+  error.message += error.err == ENOSYS
+                       ? " (no clone3: Linux < 5.3, or a seccomp filter)"
+                       : " (clone3 without set_tid: Linux < 5.5)";
+  error.hint = request.pids.size() > 1
+                   ? "a PID list needs clone3 with set_tid (Linux 5.5+)"
+                   : "use --method auto or --method ns-last-pid";
+  return error;
+}
+
+}  // namespace crpid

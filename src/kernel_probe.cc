@@ -1,0 +1,37 @@
+#include "src/kernel_probe.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "src/clone3.h"
+
+namespace crpid {
+
+Clone3Support ProbeClone3() {
+  const pid_t invalid_tid = -1;
+  pid_t pid = Clone3WithSetTid(&invalid_tid, 1);
+  if (pid == 0) _exit(0);  // unreachable: -1 is never a valid PID
+  if (pid > 0) {
+    ::waitpid(pid, nullptr, 0);
+    return Clone3Support::kSetTid;
+  }
+  if (errno == ENOSYS) return Clone3Support::kMissing;
+  if (errno == E2BIG) return Clone3Support::kNoSetTid;
+  return Clone3Support::kSetTid;
+}
+
+const char* Clone3SupportName(Clone3Support support) {
+  switch (support) {
+    case Clone3Support::kMissing:
+      return "no clone3";
+    case Clone3Support::kNoSetTid:
+      return "clone3 without set_tid";
+    case Clone3Support::kSetTid:
+      return "clone3 with set_tid";
+  }
+  return "unknown";
+}
+
+}  // namespace crpid

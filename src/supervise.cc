@@ -1,0 +1,70 @@
+#include "src/supervise.h"
+
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <string>
+
+namespace crpid {
+namespace {
+
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+                              SIGUSR2};
+
+volatile sig_atomic_t g_forward_to = 0;
+
+void ForwardSignal(int signal_number) {
+  const int saved_errno = errno;
+  if (g_forward_to > 0) ::kill(g_forward_to, signal_number);
+  errno = saved_errno;
+}
+
+}  // namespace
+
+sigset_t ForwardedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signal_number : kForwarded) sigaddset(&set, signal_number);
+  return set;
+}
+
+ScopedSignalBlock::ScopedSignalBlock(const sigset_t& signals) {
+  ::sigprocmask(SIG_BLOCK, &signals, &previous_);
+}
+
+ScopedSignalBlock::~ScopedSignalBlock() {
+  ::sigprocmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+int ShellStatus(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 125;
+}
+
+Result<int> WaitForwardingSignals(pid_t child) {
+  g_forward_to = child;
+  struct sigaction forward = {};
+  forward.sa_handler = ForwardSignal;
+  forward.sa_flags = SA_RESTART;
+  sigemptyset(&forward.sa_mask);
+  for (int signal_number : kForwarded) {
+    ::sigaction(signal_number, &forward, nullptr);
+  }
+  sigset_t forwarded = ForwardedSignals();
+  ::sigprocmask(SIG_UNBLOCK, &forwarded, nullptr);
+  int status = 0;
+  pid_t waited;
+  do {
+    waited = ::waitpid(child, &status, 0);
+  } while (waited < 0 && errno == EINTR);
+  const int err = errno;
+  ::sigprocmask(SIG_BLOCK, &forwarded, nullptr);
+  g_forward_to = 0;
+  if (waited < 0) {
+    return SystemError(err, "waitpid " + std::to_string(child));
+  }
+  return ShellStatus(status);
+}
+
+}  // namespace crpid

@@ -1,0 +1,40 @@
+// Waiting for a child the way `timeout` and `unshare --fork` do: forward the
+// usual termination signals to it and report its status shell-style.
+#ifndef CRPID_SRC_SUPERVISE_H_
+#define CRPID_SRC_SUPERVISE_H_
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include "src/result.h"
+
+namespace crpid {
+
+// SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2.
+sigset_t ForwardedSignals();
+
+// Blocks a set of signals for its lifetime, so that those arriving before a
+// child exists stay pending and are forwarded once it does.
+class ScopedSignalBlock {
+ public:
+  explicit ScopedSignalBlock(const sigset_t& signals);
+  ~ScopedSignalBlock();
+  ScopedSignalBlock(const ScopedSignalBlock&) = delete;
+  ScopedSignalBlock& operator=(const ScopedSignalBlock&) = delete;
+  // The mask from before, for the child to restore before exec.
+  const sigset_t& previous() const { return previous_; }
+
+ private:
+  sigset_t previous_;
+};
+
+// Waits until child ends, forwarding ForwardedSignals() to it meanwhile.
+// Returns its exit code, or 128 + the signal that killed it.
+Result<int> WaitForwardingSignals(pid_t child);
+
+// Shell convention for a wait status: exit code, or 128 + signal number.
+int ShellStatus(int wait_status);
+
+}  // namespace crpid
+
+#endif  // CRPID_SRC_SUPERVISE_H_

@@ -1,0 +1,130 @@
+#include "src/unique_fd.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <vector>
+
+namespace crpid {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) Reset(other.Release());
+  return *this;
+}
+
+int UniqueFd::Release() {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void UniqueFd::Reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return SystemError(errno, "cannot open " + path);
+  return UniqueFd(fd);
+}
+
+Result<Pipe> MakePipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return SystemError(errno, "pipe2");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+Result<std::string> ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return SystemError(errno, "read");
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+Result<std::string> ReadFileToString(const std::string& path) {
+  auto fd = OpenFile(path, O_RDONLY);
+  if (!fd) return fd.error();
+  auto content = ReadAll(fd->get());
+  if (!content) return SystemError(content.error().err, "cannot read " + path);
+  return content;
+}
+
+Status WriteAll(int fd, std::string_view data) {
+  if (WriteFullyRaw(fd, data.data(), data.size()) < 0) {
+    return SystemError(errno, "write");
+  }
+  return Ok{};
+}
+
+ssize_t ReadFullyRaw(int fd, void* buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::read(fd, static_cast<char*>(buf) + done, len - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+ssize_t WriteFullyRaw(int fd, const void* buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::write(fd, static_cast<const char*>(buf) + done, len - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 path + " exists and is not a regular file", {}};
+  }
+  std::vector<char> temp_path(path.begin(), path.end());
+  static constexpr char kSuffix[] = ".crpid-XXXXXX";
+  temp_path.insert(temp_path.end(), kSuffix, kSuffix + sizeof kSuffix);
+  int fd = ::mkostemp(temp_path.data(), O_CLOEXEC);
+  if (fd < 0) return SystemError(errno, "cannot create a file beside " + path);
+  UniqueFd temp(fd);
+  std::string temp_name(temp_path.data());
+  Status written = WriteAll(temp.get(), content);
+  // mkostemp makes the file 0600; a PID file is for other tools to read.
+  if (written && ::fchmod(temp.get(), 0644) != 0) {
+    written = SystemError(errno, "fchmod " + temp_name);
+  }
+  if (written && ::rename(temp_name.c_str(), path.c_str()) != 0) {
+    written = SystemError(errno, "cannot rename " + temp_name + " to " + path);
+  }
+  if (!written) {
+    ::unlink(temp_name.c_str());
+    Error error = written.error();
+    error.message = "cannot write " + path + ": " + error.message;
+    return error;
+  }
+  return Ok{};
+}
+
+}  // namespace crpid

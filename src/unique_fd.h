@@ -1,0 +1,62 @@
+// Move-only file descriptor owner and EINTR-safe whole reads and writes.
+#ifndef CRPID_SRC_UNIQUE_FD_H_
+#define CRPID_SRC_UNIQUE_FD_H_
+
+#include <string>
+#include <string_view>
+
+#include "src/result.h"
+
+namespace crpid {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  // Gives up ownership without closing.
+  int Release();
+  // Closes the descriptor now (close(2) errors are ignored: nothing to retry).
+  void Reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// open(2) with O_CLOEXEC added; errno in the error.
+Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode = 0);
+
+struct Pipe {
+  UniqueFd read_end;
+  UniqueFd write_end;
+};
+// pipe2(O_CLOEXEC).
+Result<Pipe> MakePipe();
+
+// Reads until EOF, retrying on EINTR. Async-signal-safe variants below.
+Result<std::string> ReadAll(int fd);
+// Reads the whole file at path (small /proc and /sys files).
+Result<std::string> ReadFileToString(const std::string& path);
+// Writes all of data, retrying on EINTR and short writes.
+Status WriteAll(int fd, std::string_view data);
+
+// For use between fork and exec: plain syscalls, no allocation. Return the
+// byte count transferred (short only at EOF) or -1 with errno set.
+ssize_t ReadFullyRaw(int fd, void* buf, size_t len);
+ssize_t WriteFullyRaw(int fd, const void* buf, size_t len);
+
+// Writes content to path so that readers see either nothing or all of it:
+// a temporary file in the same directory (O_EXCL, O_NOFOLLOW) renamed over
+// path. Replaces an existing regular file; refuses to follow a symlink.
+Status WriteFileAtomically(const std::string& path, std::string_view content);
+
+}  // namespace crpid
+
+#endif  // CRPID_SRC_UNIQUE_FD_H_
