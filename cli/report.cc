@@ -30,10 +30,11 @@ Result<CapabilityState> StartUp() {
   if (Status cleared = ClearEffective(); !cleared) return cleared.error();
   spdlog::debug(
       "capabilities: cap_last_cap={} CAP_CHECKPOINT_RESTORE permitted={} "
-      "effective-at-start={} bounding={} no_new_privs={}",
+      "effective-at-start={} bounding={} no_new_privs={} file-grants={}",
       state->cap_last_cap, state->checkpoint_restore_permitted,
       state->checkpoint_restore_effective,
-      state->checkpoint_restore_in_bounding, state->no_new_privs);
+      state->checkpoint_restore_in_bounding, state->no_new_privs,
+      state->file_grants_checkpoint_restore);
   return state;
 }
 
@@ -52,6 +53,12 @@ std::string CapabilityRemedy(const CapabilityState& state) {
       return "no_new_privs is set (setpriv --no-new-privs, a seccomp "
              "sandbox), so the kernel ignored crpid's file capability: run "
              "crpid outside it";
+    case CapabilityProblem::kFileCapabilityIgnored:
+      return fmt::format(
+          "{} carries CAP_CHECKPOINT_RESTORE but the kernel did not grant it: "
+          "is it on a nosuid mount? Install it on a filesystem mounted "
+          "without nosuid",
+          SelfExecutablePath());
     case CapabilityProblem::kNotPermitted:
       return fmt::format(
           "crpid lacks CAP_CHECKPOINT_RESTORE: as root run 'setcap "

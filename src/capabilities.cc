@@ -69,6 +69,10 @@ Result<CapabilityState> ReadCapabilityState() {
   state.checkpoint_restore_in_bounding =
       ::prctl(PR_CAPBSET_READ, kCapCheckpointRestore, 0, 0, 0) == 1;
   state.no_new_privs = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+  CapHandle file_caps(cap_get_file(SelfExecutablePath().c_str()));
+  state.file_grants_checkpoint_restore =
+      file_caps.get() != nullptr &&
+      HasFlag(file_caps.get(), kCapCheckpointRestore, CAP_PERMITTED);
   return state;
 }
 
@@ -153,8 +157,11 @@ CapabilityProblem DiagnoseCapability(const CapabilityState& state) {
   if (!state.checkpoint_restore_in_bounding) {
     return CapabilityProblem::kNotInBoundingSet;
   }
+  if (!state.file_grants_checkpoint_restore) {
+    return CapabilityProblem::kNotPermitted;
+  }
   if (state.no_new_privs) return CapabilityProblem::kNoNewPrivs;
-  return CapabilityProblem::kNotPermitted;
+  return CapabilityProblem::kFileCapabilityIgnored;
 }
 
 std::string SelfExecutablePath() {

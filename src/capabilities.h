@@ -34,6 +34,9 @@ struct CapabilityState {
   bool checkpoint_restore_in_bounding = false;
   bool sys_admin_permitted = false;
   bool no_new_privs = false;
+  // The running binary's own file capability (security.capability) grants
+  // CAP_CHECKPOINT_RESTORE in its permitted set.
+  bool file_grants_checkpoint_restore = false;
 };
 
 // Reads the calling process's capability state. Errors only if /proc or
@@ -81,7 +84,8 @@ enum class CapabilityProblem {
   kNone,               // permitted: an EPERM has another cause
   kUnknownToKernel,    // kernel older than 5.9 without kernel-patch/
   kNotInBoundingSet,   // e.g. Docker's default set; file caps are capped by it
-  kNoNewPrivs,         // no_new_privs makes exec ignore file capabilities
+  kNoNewPrivs,         // file capability set, but no_new_privs is on
+  kFileCapabilityIgnored,  // file capability set, not granted (nosuid mount)
   kNotPermitted,       // the binary lacks `setcap cap_checkpoint_restore+ep`
 };
 CapabilityProblem DiagnoseCapability(const CapabilityState& state);

@@ -98,31 +98,30 @@ ssize_t WriteFullyRaw(int fd, const void* buf, size_t len) {
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  auto failed = [&path](int err) {
+    return SystemError(err, "cannot write " + path);
+  };
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     return Error{ErrorKind::kInvalidInput, 0,
-                 path + " exists and is not a regular file", {}};
+                 "cannot write " + path + ": it exists and is not a regular file",
+                 "remove it or choose another path"};
   }
   std::vector<char> temp_path(path.begin(), path.end());
   static constexpr char kSuffix[] = ".crpid-XXXXXX";
   temp_path.insert(temp_path.end(), kSuffix, kSuffix + sizeof kSuffix);
   int fd = ::mkostemp(temp_path.data(), O_CLOEXEC);
-  if (fd < 0) return SystemError(errno, "cannot create a file beside " + path);
+  if (fd < 0) return failed(errno);
   UniqueFd temp(fd);
-  std::string temp_name(temp_path.data());
-  Status written = WriteAll(temp.get(), content);
+  const std::string temp_name(temp_path.data());
+  int err = 0;
   // mkostemp makes the file 0600; a PID file is for other tools to read.
-  if (written && ::fchmod(temp.get(), 0644) != 0) {
-    written = SystemError(errno, "fchmod " + temp_name);
-  }
-  if (written && ::rename(temp_name.c_str(), path.c_str()) != 0) {
-    written = SystemError(errno, "cannot rename " + temp_name + " to " + path);
-  }
-  if (!written) {
+  if (WriteFullyRaw(temp.get(), content.data(), content.size()) < 0 ||
+      ::fchmod(temp.get(), 0644) != 0 ||
+      ::rename(temp_name.c_str(), path.c_str()) != 0) {
+    err = errno;
     ::unlink(temp_name.c_str());
-    Error error = written.error();
-    error.message = "cannot write " + path + ": " + error.message;
-    return error;
+    return failed(err);
   }
   return Ok{};
 }

@@ -1,0 +1,87 @@
+// The CLI end to end for input errors caught before any privileged step:
+// exit code 125 and exactly one line on stderr. Needs no privilege.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/test_support.h"
+
+namespace crpid::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const char kCrpid[] = "cli/crpid";
+
+void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
+  EXPECT_EQ(result.exit_code, 125) << result.err;
+  EXPECT_EQ(result.out, "");
+  EXPECT_THAT(result.err, StartsWith("crpid: "));
+  EXPECT_THAT(result.err, HasSubstr(text));
+  ASSERT_FALSE(result.err.empty());
+  EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+}
+
+TEST(CliErrors, PidNotANumber) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "abc", "--", "true"}),
+                     "fork-at: PID 'abc' is not a number");
+}
+
+TEST(CliErrors, PidZeroAndNegative) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "0", "--", "true"}),
+                     "PID 0 is not positive");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "-5", "--", "true"}),
+                     "PID -5 is not positive");
+}
+
+TEST(CliErrors, PidAbovePidMaxSaysTheLimitAndTheSysctl) {
+  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
+  RunResult result =
+      RunProgram({kCrpid, "fork-at", std::to_string(pid_max + 5), "--", "true"});
+  ExpectOneErrorLine(result, "is not below kernel.pid_max (" +
+                                 std::to_string(pid_max) + ")");
+  EXPECT_THAT(result.err, HasSubstr("sysctl -w kernel.pid_max="));
+}
+
+TEST(CliErrors, PidOneOutsideANewNamespace) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "1", "--", "true"}),
+                     "PID 1 is the init of this PID namespace");
+}
+
+TEST(CliErrors, NsLastPidWithAList) {
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--method", "ns-last-pid", "50,60", "--", "true"}),
+      "--method ns-last-pid takes a single PID");
+}
+
+TEST(CliErrors, MissingCommand) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "4000"}), "COMMAND is required");
+}
+
+TEST(CliErrors, UnknownMethod) {
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--method", "magic", "4000", "--", "true"}),
+      "--method");
+}
+
+TEST(CliErrors, NoSubcommand) {
+  RunResult result = RunProgram({kCrpid});
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_THAT(result.err, HasSubstr("subcommand"));
+}
+
+TEST(Cli, VersionAndHelp) {
+  RunResult version = RunProgram({kCrpid, "--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, StartsWith("crpid "));
+  RunResult help = RunProgram({kCrpid, "fork-at", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("Examples:"));
+  EXPECT_THAT(help.out, HasSubstr("--method"));
+  EXPECT_THAT(help.out, HasSubstr("127 COMMAND not found"));
+}
+
+}  // namespace
+}  // namespace crpid::testing

@@ -1,0 +1,463 @@
+// fork-at for real, outside Bazel's sandbox: the built binary copied with
+// and without the file capability, run as nobody through setpriv, as root,
+// and inside `unshare -Urp`; each with both methods. Assertions read what
+// the kernel reports: the PID the command sees, /proc/PID/status.
+// Needs root (to setcap and change uid): skipped elsewhere, failed in CI.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/test_support.h"
+
+namespace crpid::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// The command under test prints the PID it sees and its own capability sets,
+// using only shell builtins so nothing else is exec'd in between.
+const std::vector<std::string> kShowPidAndCaps = {
+    "sh", "-c",
+    "echo $$; while read -r line; do case $line in Cap*) echo \"$line\";; "
+    "esac; done < /proc/$$/status"};
+
+const char* const kMethods[] = {"clone3", "ns-last-pid"};
+
+class ForkAt : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) return;
+    // nobody must be able to search every PATH entry, or execvp reports
+    // EACCES instead of ENOENT.
+    ::setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+    char pattern[] = "/tmp/crpid-it-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    ::chmod(dir_.c_str(), 0755);
+    for (const char* name : {"crpid-cap", "crpid-nocap", "crpid-p", "crpid-suid"}) {
+      std::filesystem::copy_file("cli/crpid", dir_ + "/" + name);
+      ::chmod((dir_ + "/" + name).c_str(), 0755);
+    }
+    SetFileCapability(cap_path(), "cap_checkpoint_restore+ep");
+    SetFileCapability(p_path(), "cap_checkpoint_restore+p");
+    ::chmod(suid_path().c_str(), 04755);
+    nobody_dir_ = dir_ + "/nobody";
+    ::mkdir(nobody_dir_.c_str(), 0755);
+    ASSERT_EQ(::chown(nobody_dir_.c_str(), kNobody, kNobody), 0);
+  }
+
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      CRPID_SKIP_OR_FAIL("needs root to set file capabilities and change uid");
+    }
+  }
+
+  static void SetFileCapability(const std::string& path, const char* text) {
+    cap_t caps = cap_from_text(text);
+    ASSERT_NE(caps, nullptr);
+    ASSERT_EQ(cap_set_file(path.c_str(), caps), 0) << path;
+    cap_free(caps);
+  }
+
+  static std::string cap_path() { return dir_ + "/crpid-cap"; }
+  static std::string nocap_path() { return dir_ + "/crpid-nocap"; }
+  static std::string p_path() { return dir_ + "/crpid-p"; }
+  static std::string suid_path() { return dir_ + "/crpid-suid"; }
+
+  static std::vector<std::string> ForkAtArgs(const std::string& binary,
+                                             const std::string& method,
+                                             const std::string& pid,
+                                             std::vector<std::string> command) {
+    std::vector<std::string> argv = {binary, "fork-at", "--method", method, pid,
+                                     "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
+  }
+
+  // The command ran at pid and holds no capability at all.
+  static void ExpectRanAtWithoutCapabilities(const RunResult& result, pid_t pid) {
+    ExpectRanAt(result, pid);
+    for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"}) {
+      EXPECT_EQ(CapabilityLine(result.out, set),
+                std::string(set) + ":0000000000000000")
+          << result.out;
+    }
+  }
+
+  static void ExpectRanAt(const RunResult& result, pid_t pid) {
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_THAT(result.out, StartsWith(std::to_string(pid) + "\n"));
+  }
+
+  static void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
+    EXPECT_EQ(result.exit_code, 125) << result.out;
+    EXPECT_THAT(result.err, StartsWith("crpid: fork-at: "));
+    EXPECT_THAT(result.err, HasSubstr(text));
+    ASSERT_FALSE(result.err.empty());
+    EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+  }
+
+  // Waits until PID runs a program named comm.
+  static bool WaitForComm(pid_t pid, const std::string& comm) {
+    for (int i = 0; i < 2000; ++i) {
+      if (ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  static inline std::string dir_;
+  static inline std::string nobody_dir_;
+};
+
+TEST_F(ForkAt, CapabilityPresentAsNobodyLandsOnThePidWithoutCapabilities) {
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    const pid_t pid = FreePid();
+    ExpectRanAtWithoutCapabilities(
+        RunProgram(AsNobody(ForkAtArgs(cap_path(), method, std::to_string(pid),
+                                kShowPidAndCaps))),
+        pid);
+  }
+}
+
+TEST_F(ForkAt, AutoMethodAsNobody) {
+  const pid_t pid = FreePid();
+  ExpectRanAtWithoutCapabilities(
+      RunProgram(AsNobody(ForkAtArgs(cap_path(), "auto", std::to_string(pid),
+                              kShowPidAndCaps))),
+      pid);
+}
+
+TEST_F(ForkAt, InstalledPlusPRaisesTheEffectiveBitItself) {
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    const pid_t pid = FreePid();
+    ExpectRanAtWithoutCapabilities(
+        RunProgram(AsNobody(ForkAtArgs(p_path(), method, std::to_string(pid),
+                                kShowPidAndCaps))),
+        pid);
+  }
+}
+
+TEST_F(ForkAt, CapabilityAbsentGivesTheSetcapLine) {
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    const pid_t pid = FreePid();
+    RunResult result = RunProgram(AsNobody(
+        ForkAtArgs(nocap_path(), method, std::to_string(pid), kShowPidAndCaps)));
+    ExpectOneErrorLine(result, "Operation not permitted");
+    EXPECT_THAT(result.err,
+                HasSubstr("setcap cap_checkpoint_restore+ep " + nocap_path()));
+    EXPECT_THAT(result.err, HasSubstr("unshare -Urp"));
+    EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
+  }
+}
+
+TEST_F(ForkAt, AsRoot) {
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    const pid_t pid = FreePid();
+    ExpectRanAt(RunProgram(ForkAtArgs(nocap_path(), method, std::to_string(pid),
+                               kShowPidAndCaps)),
+                pid);
+  }
+}
+
+TEST_F(ForkAt, InsideAnUnprivilegedUserAndPidNamespace) {
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    std::vector<std::string> argv = {"unshare", "-Urpf", "--mount-proc"};
+    for (const std::string& arg :
+         ForkAtArgs(nocap_path(), method, "50", kShowPidAndCaps)) {
+      argv.push_back(arg);
+    }
+    ExpectRanAt(RunProgram(AsNobody(argv)), 50);
+  }
+}
+
+TEST_F(ForkAt, NestedPidListWithClone3) {
+  // Inside `unshare -Urp` the innermost PID is in the new namespace; the
+  // outer one lies in the initial namespace, which needs the real capability:
+  // refused with the user-namespace explanation.
+  const pid_t outer = FreePid();
+  std::vector<std::string> argv = {"unshare", "-Urpf", "--mount-proc"};
+  for (const std::string& arg :
+       ForkAtArgs(nocap_path(), "clone3", "60," + std::to_string(outer),
+                  kShowPidAndCaps)) {
+    argv.push_back(arg);
+  }
+  RunResult refused = RunProgram(AsNobody(argv));
+  ExpectOneErrorLine(refused, "Operation not permitted");
+  EXPECT_THAT(refused.err, HasSubstr("user namespace"));
+  // As root the same two-level list works: PID 60 inside, `outer` outside.
+  argv = {"unshare", "-pf", "--mount-proc"};
+  for (const std::string& arg :
+       ForkAtArgs(nocap_path(), "clone3", "60," + std::to_string(outer),
+                  {"sh", "-c", "echo $$; exec sleep 1"})) {
+    argv.push_back(arg);
+  }
+  BackgroundProcess nested(argv);
+  EXPECT_TRUE(WaitForComm(outer, "sleep"));
+  EXPECT_EQ(nested.Wait(), 0);
+  EXPECT_THAT(nested.Stdout(), StartsWith("60\n"));
+}
+
+TEST_F(ForkAt, PidListLongerThanTheNesting) {
+  const pid_t pid = FreePid();
+  ExpectOneErrorLine(
+      RunProgram(AsNobody(ForkAtArgs(cap_path(), "clone3",
+                              std::to_string(pid) + ",5", kShowPidAndCaps))),
+      "more entries than the PID namespaces");
+}
+
+TEST_F(ForkAt, PidInUseNamesTheHolder) {
+  BackgroundProcess holder({"sleep", "30"});
+  ASSERT_TRUE(WaitForComm(holder.pid(), "sleep"));
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    ExpectOneErrorLine(
+        RunProgram(AsNobody(ForkAtArgs(cap_path(), method, std::to_string(holder.pid()),
+                                kShowPidAndCaps))),
+        "PID " + std::to_string(holder.pid()) +
+            " (held by 'sleep') is already in use");
+  }
+}
+
+// Installed +p, crpid starts without the capability and explains; installed
+// +ep, the kernel itself refuses to execute a binary whose effective file
+// capability it cannot grant (EPERM from execve, before crpid runs).
+TEST_F(ForkAt, NotInTheBoundingSet) {
+  for (const std::string& binary : {p_path(), cap_path()}) {
+    SCOPED_TRACE(binary);
+    const pid_t pid = FreePid();
+    std::vector<std::string> argv = {"setpriv",
+                                     "--bounding-set=-checkpoint_restore",
+                                     "--reuid=65534", "--regid=65534",
+                                     "--clear-groups"};
+    for (const std::string& arg :
+         ForkAtArgs(binary, "auto", std::to_string(pid), kShowPidAndCaps)) {
+      argv.push_back(arg);
+    }
+    RunResult result = RunProgram(argv);
+    if (binary == p_path()) {
+      ExpectOneErrorLine(result, "not in this process's bounding set");
+    } else {
+      EXPECT_EQ(result.exit_code, 126);
+      EXPECT_THAT(result.err, HasSubstr("Operation not permitted"));
+    }
+    EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
+  }
+}
+
+// Whether no_new_privs strips file capabilities at exec is the kernel's
+// call (6.18 here grants them). Either crpid holds the capability and lands
+// on the PID, or it says that no_new_privs is why it cannot.
+TEST_F(ForkAt, NoNewPrivs) {
+  const pid_t pid = FreePid();
+  std::vector<std::string> argv = {"setpriv", "--no-new-privs", "--reuid=65534",
+                                   "--regid=65534", "--clear-groups", cap_path(),
+                                   "-v"};
+  for (const std::string& arg :
+       ForkAtArgs(cap_path(), "auto", std::to_string(pid), kShowPidAndCaps)) {
+    if (arg != cap_path()) argv.push_back(arg);
+  }
+  RunResult result = RunProgram(argv);
+  if (result.err.find("permitted=true") != std::string::npos) {
+    ExpectRanAtWithoutCapabilities(result, pid);
+  } else {
+    EXPECT_EQ(result.exit_code, 125);
+    EXPECT_THAT(result.err, HasSubstr("no_new_privs is set"));
+  }
+  // The same binary without its file capability is refused with the
+  // setcap line, whatever no_new_privs says.
+  argv = {"setpriv", "--no-new-privs", "--reuid=65534", "--regid=65534",
+          "--clear-groups"};
+  for (const std::string& arg :
+       ForkAtArgs(nocap_path(), "auto", std::to_string(pid), kShowPidAndCaps)) {
+    argv.push_back(arg);
+  }
+  RunResult refused = RunProgram(argv);
+  ExpectOneErrorLine(refused, "setcap cap_checkpoint_restore+ep");
+}
+
+TEST_F(ForkAt, RefusesToRunSetuid) {
+  const pid_t pid = FreePid();
+  RunResult result = RunProgram(AsNobody(
+      ForkAtArgs(suid_path(), "auto", std::to_string(pid), kShowPidAndCaps)));
+  ExpectOneErrorLine(result, "running setuid or setgid, which it refuses");
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
+}
+
+TEST_F(ForkAt, CommandNotFoundAndNotExecutable) {
+  const pid_t pid = FreePid();
+  RunResult missing = RunProgram(AsNobody(
+      ForkAtArgs(cap_path(), "auto", std::to_string(pid), {"no-such-command-x"})));
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_EQ(missing.err,
+            "crpid: fork-at: cannot run 'no-such-command-x': No such file or "
+            "directory; check the command name and PATH\n");
+  RunResult not_executable = RunProgram(AsNobody(
+      ForkAtArgs(cap_path(), "auto", std::to_string(FreePid()), {"/etc/passwd"})));
+  EXPECT_EQ(not_executable.exit_code, 126);
+  EXPECT_EQ(not_executable.err,
+            "crpid: fork-at: cannot run '/etc/passwd': Permission denied\n");
+}
+
+TEST_F(ForkAt, PassesOnTheExitStatus) {
+  RunResult result = RunProgram(AsNobody(ForkAtArgs(
+      cap_path(), "auto", std::to_string(FreePid()), {"sh", "-c", "exit 7"})));
+  EXPECT_EQ(result.exit_code, 7);
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(ForkAt, ForwardsSignalsToTheCommand) {
+  const std::map<int, std::string> signals = {
+      {SIGINT, "INT"},   {SIGTERM, "TERM"}, {SIGHUP, "HUP"},
+      {SIGQUIT, "QUIT"}, {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"}};
+  for (const auto& [number, name] : signals) {
+    SCOPED_TRACE(name);
+    const pid_t pid = FreePid();
+    BackgroundProcess crpid(AsNobody(ForkAtArgs(
+        cap_path(), "auto", std::to_string(pid),
+        {"sh", "-c",
+         "trap 'kill $!; exit 42' " + name + "; sleep 30 & echo ready; wait"})));
+    for (int i = 0; i < 2000 && crpid.Stdout() != "ready\n"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(crpid.Stdout(), "ready\n");
+    ASSERT_EQ(::kill(crpid.pid(), number), 0);
+    EXPECT_EQ(crpid.Wait(), 42);
+  }
+}
+
+TEST_F(ForkAt, CommandKilledBySignalGives128PlusSignal) {
+  const pid_t pid = FreePid();
+  BackgroundProcess crpid(
+      AsNobody(ForkAtArgs(cap_path(), "auto", std::to_string(pid), {"sleep", "30"})));
+  ASSERT_TRUE(WaitForComm(pid, "sleep"));
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(crpid.Wait(), 128 + SIGKILL);
+}
+
+TEST_F(ForkAt, ParentHoldsNoCapabilityWhileTheCommandRuns) {
+  const pid_t pid = FreePid();
+  BackgroundProcess crpid(
+      AsNobody(ForkAtArgs(cap_path(), "auto", std::to_string(pid), {"sleep", "30"})));
+  ASSERT_TRUE(WaitForComm(pid, "sleep"));
+  const std::string parent =
+      ReadFileOrEmpty("/proc/" + std::to_string(crpid.pid()) + "/status");
+  const std::string child = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/status");
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"}) {
+    EXPECT_EQ(CapabilityLine(parent, set), std::string(set) + ":0000000000000000");
+    EXPECT_EQ(CapabilityLine(child, set), std::string(set) + ":0000000000000000");
+  }
+  ::kill(crpid.pid(), SIGTERM);
+  EXPECT_EQ(crpid.Wait(), 128 + SIGTERM);
+}
+
+TEST_F(ForkAt, DetachPrintsThePidAndLeavesTheCommandRunning) {
+  const pid_t pid = FreePid();
+  RunResult result = RunProgram(AsNobody(
+      {cap_path(), "fork-at", "--detach", std::to_string(pid), "--", "sleep", "30"}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, std::to_string(pid) + "\n");
+  EXPECT_TRUE(WaitForComm(pid, "sleep"));
+  ::kill(pid, SIGKILL);
+}
+
+TEST_F(ForkAt, PidFileHoldsThePid) {
+  const pid_t pid = FreePid();
+  const std::string pid_file = nobody_dir_ + "/job.pid";
+  RunResult result = RunProgram(AsNobody({cap_path(), "fork-at", "--pid-file", pid_file,
+                                   std::to_string(pid), "--", "sh", "-c",
+                                   "cat " + pid_file}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, std::to_string(pid) + "\n");
+  EXPECT_EQ(ReadFileOrEmpty(pid_file), std::to_string(pid) + "\n");
+}
+
+TEST_F(ForkAt, UnwritablePidFileStopsBeforeTheCommandRuns) {
+  const pid_t pid = FreePid();
+  const std::string marker = nobody_dir_ + "/ran";
+  RunResult result = RunProgram(AsNobody({cap_path(), "fork-at", "--pid-file",
+                                   dir_ + "/job.pid", std::to_string(pid), "--",
+                                   "touch", marker}));
+  ExpectOneErrorLine(result, "cannot write " + dir_ + "/job.pid: Permission denied");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/job.pid"));
+}
+
+TEST_F(ForkAt, AutoFallsBackToNsLastPidWhenSeccompHidesClone3) {
+  const pid_t pid = FreePid();
+  std::vector<std::string> argv = {"tests/seccomp_enosys_clone3"};
+  for (const std::string& arg :
+       AsNobody({cap_path(), "-v", "fork-at", std::to_string(pid), "--", "sh", "-c",
+                 "echo $$"})) {
+    argv.push_back(arg);
+  }
+  RunResult result = RunProgram(argv);
+  ExpectRanAt(result, pid);
+  EXPECT_THAT(result.err, HasSubstr("created with ns-last-pid"));
+
+  argv = {"tests/seccomp_enosys_clone3"};
+  for (const std::string& arg : AsNobody(ForkAtArgs(
+           cap_path(), "clone3", std::to_string(FreePid()), {"true"}))) {
+    argv.push_back(arg);
+  }
+  ExpectOneErrorLine(RunProgram(argv), "no clone3");
+}
+
+// A process forks as fast as it can while fork-at aims just ahead of it:
+// the command runs at the PID asked for, or crpid says clearly that it lost;
+// never anywhere else.
+TEST_F(ForkAt, RaceAgainstAForkingProcessNeverLandsElsewhere) {
+  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    BackgroundProcess churn({"tests/pid_churn", "20"});
+    int landed = 0, lost = 0;
+    for (int round = 0; round < 40; ++round) {
+      const long last = ReadLongFromFile("/proc/sys/kernel/ns_last_pid");
+      const long target = last + 20 + round * 7 % 150;
+      if (target >= pid_max - 5) continue;
+      RunResult result = RunProgram(AsNobody(ForkAtArgs(
+          cap_path(), method, std::to_string(target), {"sh", "-c", "echo $$"})));
+      if (result.exit_code == 0) {
+        EXPECT_EQ(result.out, std::to_string(target) + "\n");
+        ++landed;
+      } else {
+        EXPECT_EQ(result.exit_code, 125);
+        EXPECT_THAT(result.err, ::testing::AnyOf(HasSubstr("is already in use"),
+                                                 HasSubstr("first in all")));
+        ++lost;
+      }
+    }
+    ::kill(churn.pid(), SIGKILL);
+    RecordProperty(std::string(method) + "_landed", landed);
+    RecordProperty(std::string(method) + "_lost", lost);
+    std::printf("race %s: %d landed, %d lost\n", method, landed, lost);
+    EXPECT_GT(landed, 0);
+  }
+}
+
+}  // namespace
+}  // namespace crpid::testing

@@ -1,0 +1,162 @@
+#include "tests/test_support.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace crpid::testing {
+namespace {
+
+int ShellStatusOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+[[noreturn]] void ExecOrDie(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  _exit(127);
+}
+
+// Waits for pid up to timeout_seconds, then SIGKILLs it.
+int WaitWithTimeout(pid_t pid, int timeout_seconds) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::seconds(timeout_seconds);
+  for (;;) {
+    int status = 0;
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return ShellStatusOf(status);
+    if (done < 0 && errno != EINTR) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ADD_FAILURE() << "process " << pid << " timed out after "
+                    << timeout_seconds << " s";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+std::string TempPath(const char* tag) {
+  static int counter = 0;
+  return "/tmp/crpid-test-" + std::to_string(::getpid()) + "-" + tag + "-" +
+         std::to_string(counter++);
+}
+
+}  // namespace
+
+RunResult RunProgram(const std::vector<std::string>& argv, int timeout_seconds) {
+  BackgroundProcess process(argv);
+  RunResult result;
+  result.exit_code = process.Wait(timeout_seconds);
+  result.out = process.Stdout();
+  result.err = process.Stderr();
+  return result;
+}
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv)
+    : out_path_(TempPath("out")), err_path_(TempPath("err")) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) _exit(126);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    // Start from a clean signal state whatever gtest did.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ExecOrDie(argv);
+  }
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  ::unlink(out_path_.c_str());
+  ::unlink(err_path_.c_str());
+}
+
+int BackgroundProcess::Wait(int timeout_seconds) {
+  reaped_ = true;
+  return WaitWithTimeout(pid_, timeout_seconds);
+}
+
+std::string BackgroundProcess::Stdout() const { return ReadFileOrEmpty(out_path_); }
+std::string BackgroundProcess::Stderr() const { return ReadFileOrEmpty(err_path_); }
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+long ReadLongFromFile(const std::string& path) {
+  return std::atol(ReadFileOrEmpty(path).c_str());
+}
+
+pid_t FreePid(int margin) {
+  static std::mt19937 random(static_cast<unsigned>(::getpid()));
+  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
+  for (int tries = 0; tries < 1000; ++tries) {
+    const long last = ReadLongFromFile("/proc/sys/kernel/ns_last_pid");
+    long candidate = last + margin + static_cast<long>(random() % 2000);
+    if (candidate >= pid_max - 10) candidate = 400 + static_cast<long>(random() % 2000);
+    if (candidate > last - 10 && candidate < last + margin / 2) continue;
+    struct stat st;
+    if (::stat(("/proc/" + std::to_string(candidate)).c_str(), &st) != 0) {
+      return static_cast<pid_t>(candidate);
+    }
+  }
+  ADD_FAILURE() << "no free PID found";
+  return -1;
+}
+
+std::string CapabilityLine(const std::string& status, const std::string& name) {
+  std::istringstream lines(status);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + ":", 0) == 0) {
+      std::string value = line.substr(name.size() + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return name + ":" + value;
+    }
+  }
+  return name + ":<missing>";
+}
+
+bool SkipsAreFailures() {
+  const char* value = std::getenv("CRPID_TEST_NO_SKIP");
+  return value != nullptr && std::string(value) == "1";
+}
+
+std::vector<std::string> AsNobody(std::vector<std::string> argv) {
+  std::vector<std::string> full = {"setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups"};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return full;
+}
+
+}  // namespace crpid::testing

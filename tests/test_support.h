@@ -1,0 +1,75 @@
+// Helpers for tests that run crpid for real: running a program with a
+// timeout and capturing its output, free PIDs, and the CI skip policy.
+#ifndef CRPID_TESTS_TEST_SUPPORT_H_
+#define CRPID_TESTS_TEST_SUPPORT_H_
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace crpid::testing {
+
+struct RunResult {
+  int exit_code = -1;    // shell-style: code, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (PATH lookup) with stdin from /dev/null; kills it after
+// timeout_seconds. `started` (optional) receives its PID right after fork.
+RunResult RunProgram(const std::vector<std::string>& argv,
+                     int timeout_seconds = 30);
+
+// A process running in the background with its output going to files.
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::vector<std::string>& argv);
+  ~BackgroundProcess();
+  pid_t pid() const { return pid_; }
+  // Waits for it; shell-style status.
+  int Wait(int timeout_seconds = 30);
+  std::string Stdout() const;
+  std::string Stderr() const;
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+std::string ReadFileOrEmpty(const std::string& path);
+long ReadLongFromFile(const std::string& path);
+
+// A PID that is free now, below pid_max, with at least `margin` PIDs between
+// it and the namespace's last allocated PID so that ordinary forks do not
+// reach it during the test.
+pid_t FreePid(int margin = 1000);
+
+// The Cap* lines of /proc/PID/status as "CapPrm:0000…" entries.
+std::string CapabilityLine(const std::string& status, const std::string& name);
+
+// When a test cannot run here (not root, no user namespaces): skipped on a
+// developer's machine, failed when CRPID_TEST_NO_SKIP=1 (the test command
+// sets it in CI, where every test must run).
+bool SkipsAreFailures();
+
+#define CRPID_SKIP_OR_FAIL(why)                                   \
+  do {                                                            \
+    if (::crpid::testing::SkipsAreFailures()) {                   \
+      FAIL() << "cannot run (CRPID_TEST_NO_SKIP=1): " << (why);   \
+    }                                                             \
+    GTEST_SKIP() << (why);                                        \
+  } while (0)
+
+// The uid tests run crpid as: nobody.
+inline constexpr uid_t kNobody = 65534;
+
+// ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv.
+std::vector<std::string> AsNobody(std::vector<std::string> argv);
+
+}  // namespace crpid::testing
+
+#endif  // CRPID_TESTS_TEST_SUPPORT_H_
