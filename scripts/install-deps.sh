@@ -1,0 +1,34 @@
+#!/bin/bash
+# Installs, from Debian's archive only, everything crpid needs to build and
+# test. Idempotent: does nothing when every package is already there.
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap          # Bazel 4.2.3 (pulls in a JDK)
+  bazel-bootstrap-source   # local copies of rules_cc & co for offline builds
+  g++
+  libcli11-dev
+  libfmt-dev
+  libspdlog-dev
+  libcap-dev
+  libcap2-bin              # setcap, getcap
+  libgtest-dev
+  libgmock-dev
+  util-linux               # setpriv, unshare
+  procps
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null |
+      grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Installs what the tests need, builds and runs every test, and ends with one
+# line "N passed, N failed, N skipped" counted from the test cases' results.
+# With CI=true (or CRPID_TEST_NO_SKIP=1) a test that cannot run here fails
+# instead of skipping: CI is root and must run them all.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+test_args=(--noshow_progress)
+if [[ "${CI:-}" == "true" || "${CRPID_TEST_NO_SKIP:-}" == "1" ]]; then
+  test_args+=(--test_env=CRPID_TEST_NO_SKIP=1)
+fi
+
+bazel test "${test_args[@]}" //...
+bazel_status=$?
+
+testlogs=$(bazel info bazel-testlogs 2>/dev/null)
+read -r passed failed skipped < <(
+  find "$testlogs/" -name test.xml -print0 2>/dev/null |
+    xargs -0 -r cat |
+    awk '
+      # One <testcase> per test: self-closing when it passed or was skipped
+      # without a message; containing <failure> or <skipped> otherwise.
+      /<testcase / {
+        open = 1; failed = 0; skipped = ($0 ~ /result="skipped"/)
+        if ($0 ~ /\/>[[:space:]]*$/) { open = 0; count() }
+        next
+      }
+      open && /<failure/ { failed = 1 }
+      open && /<error/ { failed = 1 }
+      open && /<skipped/ { skipped = 1 }
+      open && /<\/testcase>/ { open = 0; count() }
+      function count() {
+        if (failed) f++; else if (skipped) s++; else p++
+      }
+      END { printf "%d %d %d\n", p, f, s }')
+
+# A target that did not build or run leaves no test cases to count.
+if ((bazel_status != 0 && failed == 0)); then
+  echo "test: bazel test exited $bazel_status without a failing test case" >&2
+  failed=1
+fi
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+((bazel_status == 0 && failed == 0))
