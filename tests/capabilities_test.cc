@@ -64,7 +64,7 @@ TEST(Capabilities, EffectiveOnlyInsideTheScopeThenNothingAtAll) {
   EXPECT_NE(report.find("CapEff:0000010000000000"), std::string::npos) << report;
   const size_t after = report.find("after: CapPrm:000001ff");
   ASSERT_NE(after, std::string::npos) << report;
-  EXPECT_EQ(report.find("CapEff:0000000000000000", after), after + 40) << report;
+  EXPECT_EQ(report.find("CapEff:0000000000000000", after), after + 31) << report;
   EXPECT_NE(report.find("dropped: CapPrm:0000000000000000 CapEff:0000000000000000 "
                         "CapInh:0000000000000000 CapAmb:0000000000000000"),
             std::string::npos)
