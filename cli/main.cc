@@ -8,6 +8,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/fork_at_command.h"
+#include "cli/map_files_dump_command.h"
 #include "cli/report.h"
 
 int main(int argc, char** argv) {
@@ -27,12 +28,15 @@ int main(int argc, char** argv) {
                              "critical", "off"}));
   app.footer(
       "Exit status: 125 crpid failed; fork-at passes on COMMAND's status "
-      "(126 not executable, 127 not found, 128+N killed by signal N).\n"
+      "(126 not executable, 127 not found, 128+N killed by signal N);\n"
+      "map-files-dump --verify exits 1 on a mismatch.\n"
       "Run 'crpid SUBCOMMAND --help' for a subcommand's options and "
       "examples.");
 
   ForkAtArguments fork_at;
   CLI::App* fork_at_command = RegisterForkAt(app, fork_at);
+  MapFilesDumpArguments map_files_dump;
+  CLI::App* map_files_dump_command = RegisterMapFilesDump(app, map_files_dump);
 
   try {
     app.parse(argc, argv);
@@ -54,5 +58,6 @@ int main(int argc, char** argv) {
   }
   SetUpLogging(verbosity, log_level);
   if (fork_at_command->parsed()) return RunForkAt(fork_at);
+  if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
   return kExitCrpidError;
 }

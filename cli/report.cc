@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cli/exit_codes.h"
@@ -27,7 +29,13 @@ Result<CapabilityState> StartUp() {
   }
   auto state = ReadCapabilityState();
   if (!state) return state;
-  if (Status cleared = ClearEffective(); !cleared) return cleared.error();
+  // Root (euid 0, also inside a user namespace) holds its capabilities by
+  // being root, not through crpid's file: it crosses no boundary, and
+  // emptying its effective set would only make the kernel's ptrace checks
+  // refuse root's own processes. Phase 3 still drops everything.
+  if (::geteuid() != 0) {
+    if (Status cleared = ClearEffective(); !cleared) return cleared.error();
+  }
   spdlog::debug(
       "capabilities: cap_last_cap={} CAP_CHECKPOINT_RESTORE permitted={} "
       "effective-at-start={} bounding={} no_new_privs={} file-grants={}",

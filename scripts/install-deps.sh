@@ -12,6 +12,8 @@ PACKAGES=(
   libspdlog-dev
   libcap-dev
   libcap2-bin              # setcap, getcap
+  nlohmann-json3-dev
+  libxxhash-dev
   libgtest-dev
   libgmock-dev
   util-linux               # setpriv, unshare

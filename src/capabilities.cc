@@ -136,6 +136,11 @@ Status DropAllCapabilities() {
   return Ok{};
 }
 
+Status DropCapabilitiesForGood() {
+  if (::geteuid() == 0) return Ok{};
+  return DropAllCapabilities();
+}
+
 int DropAllCapabilitiesRaw() {
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 &&
       errno != EINVAL) {

@@ -4,14 +4,16 @@
 //  1. Start-up: RefuseSetuid(); ReadCapabilityState() once; ClearEffective()
 //     so no capability is effective while arguments and /proc are parsed.
 //     Installed `+ep` or `+p`, the capability then sits only in the permitted
-//     set.
+//     set. Root (euid 0) keeps its own sets: the file grants it nothing.
 //  2. The one privileged syscall (clone3 with set_tid, the ns_last_pid write,
 //     a map_files open, PR_SET_MM_MAP) runs inside a ScopedEffectiveCapability
 //     that raises CAP_CHECKPOINT_RESTORE and lowers it again on scope exit.
-//  3. As soon as the privileged object exists, DropAllCapabilities() empties
-//     every set (permitted, effective, inheritable, ambient) for good; only
-//     then are user-chosen paths touched or a command exec'd. A forked child
-//     calls DropAllCapabilitiesRaw() (async-signal-safe) before anything else.
+//  3. As soon as the privileged object exists, DropCapabilitiesForGood()
+//     empties every set (permitted, effective, inheritable, ambient); only
+//     then are user-chosen paths touched. A forked child calls
+//     DropAllCapabilitiesRaw() (async-signal-safe) before anything else,
+//     whoever runs crpid, so a command never inherits a capability from it
+//     (root's come back from execve itself).
 // Nothing read from the environment steers crpid in phases 1 and 2.
 #ifndef CRPID_SRC_CAPABILITIES_H_
 #define CRPID_SRC_CAPABILITIES_H_
@@ -72,8 +74,14 @@ class ScopedEffectiveCapability {
   bool raised_ = false;
 };
 
-// Empties the permitted, effective, inheritable and ambient sets (phase 3).
+// Empties the permitted, effective, inheritable and ambient sets.
 Status DropAllCapabilities();
+
+// Phase 3: gives up for good what crpid's file capability granted, by
+// emptying every set. Root (euid 0, also in a user namespace) keeps its
+// sets: they are root's own, and root writing its output without
+// CAP_DAC_OVERRIDE would only fail where root expects to succeed.
+Status DropCapabilitiesForGood();
 
 // The same with raw syscalls, for a child between fork and exec. Returns 0 or
 // an errno value.

@@ -393,7 +393,7 @@ Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
 // privileged is left to do, so the parent gives up every capability.
 Result<PendingChild> DropCapabilitiesAfter(Result<PendingChild> child) {
   if (!child) return child;
-  if (Status dropped = DropAllCapabilities(); !dropped) return dropped.error();
+  if (Status dropped = DropCapabilitiesForGood(); !dropped) return dropped.error();
   return child;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -59,6 +60,54 @@ bool ChildrenShareOwnPidNamespace() {
   std::string own = ReadLink("/proc/self/ns/pid");
   std::string children = ReadLink("/proc/self/ns/pid_for_children");
   return own.empty() || children.empty() || own == children;
+}
+
+Result<ProcessStat> ReadProcessStat(pid_t pid) {
+  auto text = ReadFileToString("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) {
+    Error error = text.error();
+    if (error.err == ENOENT) {
+      error.kind = ErrorKind::kNotFound;
+      error.message = "no process with PID " + std::to_string(pid);
+    }
+    return error;
+  }
+  // "pid (comm) state ppid …": comm may hold spaces and ')', so the fields
+  // start after the last ')'.
+  size_t close = text->rfind(')');
+  if (close == std::string::npos || close + 2 >= text->size()) {
+    return Error{ErrorKind::kSystem, 0,
+                 "cannot parse /proc/" + std::to_string(pid) + "/stat", {}};
+  }
+  ProcessStat stat;
+  stat.state = (*text)[close + 2];
+  // Fields after the state, 1-based as in proc(5): flags is field 9, start
+  // time field 22; the state is field 3.
+  const char* cursor = text->c_str() + close + 3;
+  for (int field = 4; field <= 22; ++field) {
+    char* end = nullptr;
+    unsigned long long value = std::strtoull(cursor, &end, 10);
+    if (end == cursor) break;
+    if (field == 9) stat.kernel_thread = (value & 0x00200000) != 0;
+    if (field == 22) stat.start_time = value;
+    cursor = end;
+  }
+  return stat;
+}
+
+std::string ReadExeLink(pid_t pid) {
+  return ReadLink(("/proc/" + std::to_string(pid) + "/exe").c_str());
+}
+
+bool InNonInitialUserNamespace() {
+  auto map = ReadFileToString("/proc/self/uid_map");
+  if (!map) return false;
+  // The initial namespace maps the whole range: "0 0 4294967295".
+  unsigned long inside = 1, outside = 1, count = 0;
+  if (std::sscanf(map->c_str(), "%lu %lu %lu", &inside, &outside, &count) != 3) {
+    return true;
+  }
+  return !(inside == 0 && outside == 0 && count == 4294967295UL);
 }
 
 }  // namespace crpid

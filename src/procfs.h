@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "src/result.h"
@@ -27,6 +28,21 @@ bool PidInUse(pid_t pid);
 // True when children are created in the caller's own PID namespace (false
 // after `unshare --pid` without --fork: they go into a new one).
 bool ChildrenShareOwnPidNamespace();
+
+struct ProcessStat {
+  char state = '?';            // R, S, D, Z (zombie), …
+  bool kernel_thread = false;  // PF_KTHREAD in the flags field
+  uint64_t start_time = 0;     // clock ticks after boot: tells PID reuse
+};
+
+// Parses /proc/PID/stat. kNotFound if there is no such process.
+Result<ProcessStat> ReadProcessStat(pid_t pid);
+
+// readlink of /proc/PID/exe; empty when the kernel refuses or there is none.
+std::string ReadExeLink(pid_t pid);
+
+// True when the caller runs in a user namespace other than the initial one.
+bool InNonInitialUserNamespace();
 
 }  // namespace crpid
 

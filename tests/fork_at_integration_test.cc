@@ -6,7 +6,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,28 +38,11 @@ class ForkAt : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (::geteuid() != 0) return;
-    // nobody must be able to search every PATH entry, or execvp reports
-    // EACCES instead of ENOENT.
-    ::setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-    char pattern[] = "/tmp/crpid-it-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    ::chmod(dir_.c_str(), 0755);
-    for (const char* name : {"crpid-cap", "crpid-nocap", "crpid-p", "crpid-suid"}) {
-      std::filesystem::copy_file("cli/crpid", dir_ + "/" + name);
-      ::chmod((dir_ + "/" + name).c_str(), 0755);
-    }
-    SetFileCapability(cap_path(), "cap_checkpoint_restore+ep");
-    SetFileCapability(p_path(), "cap_checkpoint_restore+p");
-    ::chmod(suid_path().c_str(), 04755);
-    nobody_dir_ = dir_ + "/nobody";
-    ::mkdir(nobody_dir_.c_str(), 0755);
-    ASSERT_EQ(::chown(nobody_dir_.c_str(), kNobody, kNobody), 0);
+    UseSystemPath();
+    copies_ = InstallCrpidCopies();
   }
 
-  static void TearDownTestSuite() {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  static void TearDownTestSuite() { RemoveCrpidCopies(copies_); }
 
   void SetUp() override {
     if (::geteuid() != 0) {
@@ -68,17 +50,10 @@ class ForkAt : public ::testing::Test {
     }
   }
 
-  static void SetFileCapability(const std::string& path, const char* text) {
-    cap_t caps = cap_from_text(text);
-    ASSERT_NE(caps, nullptr);
-    ASSERT_EQ(cap_set_file(path.c_str(), caps), 0) << path;
-    cap_free(caps);
-  }
-
-  static std::string cap_path() { return dir_ + "/crpid-cap"; }
-  static std::string nocap_path() { return dir_ + "/crpid-nocap"; }
-  static std::string p_path() { return dir_ + "/crpid-p"; }
-  static std::string suid_path() { return dir_ + "/crpid-suid"; }
+  static std::string cap_path() { return copies_.with_ep; }
+  static std::string nocap_path() { return copies_.without; }
+  static std::string p_path() { return copies_.with_p; }
+  static std::string suid_path() { return copies_.setuid; }
 
   static std::vector<std::string> ForkAtArgs(const std::string& binary,
                                              const std::string& method,
@@ -113,19 +88,7 @@ class ForkAt : public ::testing::Test {
     EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
   }
 
-  // Waits until PID runs a program named comm.
-  static bool WaitForComm(pid_t pid, const std::string& comm) {
-    for (int i = 0; i < 2000; ++i) {
-      if (ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-  }
-
-  static inline std::string dir_;
-  static inline std::string nobody_dir_;
+  static inline CrpidCopies copies_;
 };
 
 TEST_F(ForkAt, CapabilityPresentAsNobodyLandsOnThePidWithoutCapabilities) {
@@ -386,7 +349,7 @@ TEST_F(ForkAt, DetachPrintsThePidAndLeavesTheCommandRunning) {
 
 TEST_F(ForkAt, PidFileHoldsThePid) {
   const pid_t pid = FreePid();
-  const std::string pid_file = nobody_dir_ + "/job.pid";
+  const std::string pid_file = copies_.nobody_dir + "/job.pid";
   RunResult result = RunProgram(AsNobody({cap_path(), "fork-at", "--pid-file", pid_file,
                                    std::to_string(pid), "--", "sh", "-c",
                                    "cat " + pid_file}));
@@ -397,13 +360,13 @@ TEST_F(ForkAt, PidFileHoldsThePid) {
 
 TEST_F(ForkAt, UnwritablePidFileStopsBeforeTheCommandRuns) {
   const pid_t pid = FreePid();
-  const std::string marker = nobody_dir_ + "/ran";
+  const std::string marker = copies_.nobody_dir + "/ran";
   RunResult result = RunProgram(AsNobody({cap_path(), "fork-at", "--pid-file",
-                                   dir_ + "/job.pid", std::to_string(pid), "--",
+                                   copies_.dir + "/job.pid", std::to_string(pid), "--",
                                    "touch", marker}));
-  ExpectOneErrorLine(result, "cannot write " + dir_ + "/job.pid: Permission denied");
+  ExpectOneErrorLine(result, "cannot write " + copies_.dir + "/job.pid: Permission denied");
   EXPECT_FALSE(std::filesystem::exists(marker));
-  EXPECT_FALSE(std::filesystem::exists(dir_ + "/job.pid"));
+  EXPECT_FALSE(std::filesystem::exists(copies_.dir + "/job.pid"));
 }
 
 TEST_F(ForkAt, AutoFallsBackToNsLastPidWhenSeccompHidesClone3) {

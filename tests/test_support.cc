@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/capability.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -157,6 +159,82 @@ std::vector<std::string> AsNobody(std::vector<std::string> argv) {
                                    "--clear-groups"};
   full.insert(full.end(), argv.begin(), argv.end());
   return full;
+}
+
+namespace {
+
+void SetFileCapability(const std::string& path, const char* text) {
+  cap_t caps = cap_from_text(text);
+  if (caps == nullptr || cap_set_file(path.c_str(), caps) != 0) {
+    ADD_FAILURE() << "cannot set " << text << " on " << path;
+  }
+  if (caps != nullptr) cap_free(caps);
+}
+
+}  // namespace
+
+std::string CrpidCopies::CopyHelper(const std::string& runfile) const {
+  const std::string target =
+      dir + "/" + std::filesystem::path(runfile).filename().string();
+  std::filesystem::copy_file(runfile, target,
+                             std::filesystem::copy_options::overwrite_existing);
+  ::chmod(target.c_str(), 0755);
+  return target;
+}
+
+CrpidCopies InstallCrpidCopies() {
+  CrpidCopies copies;
+  char pattern[] = "/tmp/crpid-it-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) {
+    ADD_FAILURE() << "mkdtemp";
+    return copies;
+  }
+  copies.dir = pattern;
+  ::chmod(copies.dir.c_str(), 0755);
+  copies.with_ep = copies.dir + "/crpid-cap";
+  copies.with_p = copies.dir + "/crpid-p";
+  copies.without = copies.dir + "/crpid-nocap";
+  copies.setuid = copies.dir + "/crpid-suid";
+  for (const std::string& path :
+       {copies.with_ep, copies.with_p, copies.without, copies.setuid}) {
+    std::filesystem::copy_file("cli/crpid", path);
+    ::chmod(path.c_str(), 0755);
+  }
+  SetFileCapability(copies.with_ep, "cap_checkpoint_restore+ep");
+  SetFileCapability(copies.with_p, "cap_checkpoint_restore+p");
+  ::chmod(copies.setuid.c_str(), 04755);
+  copies.nobody_dir = copies.dir + "/nobody";
+  ::mkdir(copies.nobody_dir.c_str(), 0755);
+  if (::chown(copies.nobody_dir.c_str(), kNobody, kNobody) != 0) {
+    ADD_FAILURE() << "chown " << copies.nobody_dir;
+  }
+  return copies;
+}
+
+void RemoveCrpidCopies(const CrpidCopies& copies) {
+  if (!copies.dir.empty()) std::filesystem::remove_all(copies.dir);
+}
+
+void UseSystemPath() {
+  ::setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+}
+
+bool WaitForComm(pid_t pid, const std::string& comm) {
+  for (int i = 0; i < 2000; ++i) {
+    if (ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+bool WaitForFile(const std::string& path) {
+  for (int i = 0; i < 6000; ++i) {
+    if (::access(path.c_str(), F_OK) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
 }
 
 }  // namespace crpid::testing

@@ -64,6 +64,31 @@ bool SkipsAreFailures();
     GTEST_SKIP() << (why);                                        \
   } while (0)
 
+// Copies of the built crpid in a directory nobody can reach (Bazel's
+// output tree is under root's home), with and without the file capability.
+struct CrpidCopies {
+  std::string dir;         // 0755, root's
+  std::string with_ep;     // setcap cap_checkpoint_restore+ep
+  std::string with_p;      // setcap cap_checkpoint_restore+p
+  std::string without;     // no file capability
+  std::string setuid;      // mode 04755, owned by root
+  std::string nobody_dir;  // a directory nobody owns, inside dir
+  // Copies another runfile (a test helper) into dir; returns its new path.
+  std::string CopyHelper(const std::string& runfile) const;
+};
+// Needs root. Fails the test (ADD_FAILURE) when something cannot be set up.
+CrpidCopies InstallCrpidCopies();
+void RemoveCrpidCopies(const CrpidCopies& copies);
+
+// A PATH every entry of which nobody can search: execvp reports EACCES
+// instead of ENOENT otherwise.
+void UseSystemPath();
+
+// Waits until PID runs a program named comm.
+bool WaitForComm(pid_t pid, const std::string& comm);
+// Waits until path exists.
+bool WaitForFile(const std::string& path);
+
 // The uid tests run crpid as: nobody.
 inline constexpr uid_t kNobody = 65534;
 
