@@ -72,6 +72,26 @@ TEST(CliErrors, NoSubcommand) {
   EXPECT_THAT(result.err, HasSubstr("subcommand"));
 }
 
+TEST(CliErrors, MapFilesDumpUsage) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "4000"}),
+                     "map-files-dump: give -o DIR to save the files, or --list");
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "--json", "4000"}),
+                     "--json goes with --list");
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "--verify", "x", "4000"}),
+                     "--verify DIR takes no PID");
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "-o", "x"}),
+                     "PID is required");
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "abc", "-o", "x"}),
+                     "PID 'abc' is not a number");
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "--only", "some", "1", "-o", "x"}),
+                     "--only");
+}
+
+TEST(CliErrors, VerifyOfAMissingDump) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "--verify", "/nonexistent"}),
+                     "cannot open /nonexistent/manifest.json: No such file or directory");
+}
+
 TEST(Cli, VersionAndHelp) {
   RunResult version = RunProgram({kCrpid, "--version"});
   EXPECT_EQ(version.exit_code, 0);

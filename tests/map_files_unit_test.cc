@@ -1,0 +1,158 @@
+// Unit tests for /proc/PID/maps parsing, selection and the sparse copy with
+// its checksum. Runs in Bazel's sandbox on its own files and memfds.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "src/map_files_dump.h"
+#include "src/proc_maps.h"
+#include "src/sparse_copy.h"
+#include "src/unique_fd.h"
+
+namespace crpid {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kMaps[] =
+    "55c1dd194000-55c1dd196000 r--p 00000000 fe:00 247134                     /usr/bin/cat\n"
+    "55c21c356000-55c21c377000 rw-p 00000000 00:00 0                          [heap]\n"
+    "7f978983b000-7f978985d000 rw-p 00000000 00:00 0 \n"
+    "7f33c374a000-7f33c384a000 rw-s 00000000 00:01 1030                       /memfd:sparse x (deleted)\n"
+    "7f33c4690000-7f33c4692000 rw-s 00000000 00:01 1031                       /dev/zero (deleted)\n"
+    "7f33c4700000-7f33c4701000 r--s 00002000 fe:00 99                         /tmp/with space (deleted)\n"
+    "7f33c4800000-7f33c4801000 rw-s 00000000 00:01 32770                      /SYSV0000abcd (deleted)\n"
+    "7f33c4900000-7f33c4901000 r--p 00000000 00:00 0\n";
+
+TEST(ParseMaps, FieldsAndKinds) {
+  auto maps = ParseMaps(kMaps);
+  ASSERT_TRUE(maps.ok()) << maps.error().message;
+  ASSERT_EQ(maps->size(), 8u);
+  const Mapping& cat = (*maps)[0];
+  EXPECT_EQ(cat.start, 0x55c1dd194000u);
+  EXPECT_EQ(cat.end, 0x55c1dd196000u);
+  EXPECT_EQ(cat.permissions, "r--p");
+  EXPECT_EQ(cat.DeviceText(), "fe:00");
+  EXPECT_EQ(cat.inode, 247134u);
+  EXPECT_EQ(cat.path, "/usr/bin/cat");
+  EXPECT_EQ(cat.kind, MappingKind::kFile);
+  EXPECT_EQ(cat.MapFilesName(), "55c1dd194000-55c1dd196000");
+  EXPECT_EQ((*maps)[1].kind, MappingKind::kAnonymous);
+  EXPECT_EQ((*maps)[2].path, "");
+  EXPECT_EQ((*maps)[3].kind, MappingKind::kMemfd);
+  EXPECT_EQ((*maps)[3].path, "/memfd:sparse x (deleted)");
+  EXPECT_EQ((*maps)[4].kind, MappingKind::kSharedAnonymous);
+  EXPECT_EQ((*maps)[5].kind, MappingKind::kDeletedFile);
+  EXPECT_EQ((*maps)[5].offset, 0x2000u);
+  EXPECT_EQ((*maps)[5].path, "/tmp/with space (deleted)");
+  EXPECT_EQ((*maps)[6].kind, MappingKind::kSysvShm);
+  EXPECT_EQ((*maps)[7].kind, MappingKind::kAnonymous);
+}
+
+TEST(ParseMaps, RejectsGarbage) {
+  auto maps = ParseMaps("not a maps line\n");
+  ASSERT_FALSE(maps.ok());
+  EXPECT_THAT(maps.error().message, HasSubstr("malformed /proc/PID/maps line"));
+}
+
+TEST(ParseMaps, OwnMapsParse) {
+  auto maps = ReadMaps(getpid());
+  ASSERT_TRUE(maps.ok()) << maps.error().message;
+  EXPECT_GT(maps->size(), 5u);
+}
+
+TEST(Selects, DefaultIsWhatNoPathReaches) {
+  EXPECT_TRUE(Selects(DumpSelection::kUnreachable, MappingKind::kMemfd));
+  EXPECT_TRUE(Selects(DumpSelection::kUnreachable, MappingKind::kDeletedFile));
+  EXPECT_TRUE(Selects(DumpSelection::kUnreachable, MappingKind::kSharedAnonymous));
+  EXPECT_TRUE(Selects(DumpSelection::kUnreachable, MappingKind::kSysvShm));
+  EXPECT_FALSE(Selects(DumpSelection::kUnreachable, MappingKind::kFile));
+  EXPECT_TRUE(Selects(DumpSelection::kAll, MappingKind::kFile));
+  EXPECT_FALSE(Selects(DumpSelection::kAll, MappingKind::kAnonymous));
+  EXPECT_TRUE(Selects(DumpSelection::kMemfd, MappingKind::kMemfd));
+  EXPECT_FALSE(Selects(DumpSelection::kMemfd, MappingKind::kDeletedFile));
+  EXPECT_TRUE(Selects(DumpSelection::kDeleted, MappingKind::kDeletedFile));
+  EXPECT_FALSE(Selects(DumpSelection::kDeleted, MappingKind::kMemfd));
+}
+
+class SparseCopyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    source_ = UniqueFd(memfd_create("source", MFD_CLOEXEC));
+    ASSERT_TRUE(source_.valid());
+    char pattern[] = "/tmp/crpid-copy-XXXXXX";
+    destination_ = UniqueFd(mkstemp(pattern));
+    ASSERT_TRUE(destination_.valid());
+    destination_path_ = pattern;
+  }
+  void TearDown() override { unlink(destination_path_.c_str()); }
+  void WriteAt(uint64_t offset, const std::string& data) {
+    ASSERT_EQ(pwrite(source_.get(), data.data(), data.size(), static_cast<off_t>(offset)),
+              static_cast<ssize_t>(data.size()));
+  }
+  std::string ReadAt(int fd, uint64_t offset, size_t length) {
+    std::string data(length, '\0');
+    EXPECT_EQ(pread(fd, data.data(), length, static_cast<off_t>(offset)),
+              static_cast<ssize_t>(length));
+    return data;
+  }
+  UniqueFd source_;
+  UniqueFd destination_;
+  std::string destination_path_;
+};
+
+TEST_F(SparseCopyTest, KeepsHolesAndBytes) {
+  const uint64_t size = 1ull << 30;  // 1 GiB, two 4 KiB pages of data
+  ASSERT_EQ(ftruncate(source_.get(), static_cast<off_t>(size)), 0);
+  WriteAt(0, std::string(4096, 'a'));
+  WriteAt(size / 2, std::string(4096, 'b'));
+  uint64_t last_progress = 0;
+  auto stats = CopySparse(source_.get(), destination_.get(), size,
+                          [&](uint64_t copied) { last_progress = copied; });
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->size, size);
+  EXPECT_EQ(stats->data_bytes, 8192u);
+  EXPECT_EQ(last_progress, 8192u);
+  struct stat st;
+  ASSERT_EQ(fstat(destination_.get(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), size);
+  EXPECT_LE(st.st_blocks * 512, 64 * 1024);
+  EXPECT_EQ(ReadAt(destination_.get(), 0, 4096), std::string(4096, 'a'));
+  EXPECT_EQ(ReadAt(destination_.get(), size / 2, 4096), std::string(4096, 'b'));
+  EXPECT_EQ(ReadAt(destination_.get(), 4096, 4096), std::string(4096, '\0'));
+  // The saved file's checksum, recomputed, is the copy's.
+  auto again = ChecksumSparse(destination_.get());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->checksum, stats->checksum);
+  EXPECT_EQ(again->checksum.size(), 32u);
+}
+
+TEST_F(SparseCopyTest, ChecksumChangesWithOneByte) {
+  WriteAt(0, std::string(10000, 'x'));
+  auto first = ChecksumSparse(source_.get());
+  WriteAt(5000, "y");
+  auto second = ChecksumSparse(source_.get());
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(first->checksum, second->checksum);
+}
+
+TEST_F(SparseCopyTest, EmptyFile) {
+  auto stats = CopySparse(source_.get(), destination_.get(), 0);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->data_bytes, 0u);
+}
+
+TEST_F(SparseCopyTest, SourceShorterThanPromisedIsAnError) {
+  WriteAt(0, std::string(4096, 'a'));
+  auto stats = CopySparse(source_.get(), destination_.get(), 1 << 20);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_THAT(stats.error().message, HasSubstr("shrank"));
+}
+
+}  // namespace
+}  // namespace crpid
