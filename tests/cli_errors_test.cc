@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <elf.h>
+
+#include <fstream>
 #include <string>
 
 #include "tests/test_support.h"
@@ -90,6 +93,23 @@ TEST(CliErrors, MapFilesDumpUsage) {
 TEST(CliErrors, VerifyOfAMissingDump) {
   ExpectOneErrorLine(RunProgram({kCrpid, "map-files-dump", "--verify", "/nonexistent"}),
                      "cannot open /nonexistent/manifest.json: No such file or directory");
+}
+
+// The installed binary is one static-pie file: no interpreter, no shared
+// library to trust or load, and still randomized (ET_DYN).
+TEST(Cli, BinaryIsStaticPie) {
+  std::ifstream in(kCrpid, std::ios::binary);
+  Elf64_Ehdr header;
+  ASSERT_TRUE(in.read(reinterpret_cast<char*>(&header), sizeof header));
+  EXPECT_EQ(header.e_type, ET_DYN);
+  bool has_interpreter = false;
+  for (int i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr program;
+    in.seekg(static_cast<std::streamoff>(header.e_phoff + i * header.e_phentsize));
+    ASSERT_TRUE(in.read(reinterpret_cast<char*>(&program), sizeof program));
+    has_interpreter |= program.p_type == PT_INTERP;
+  }
+  EXPECT_FALSE(has_interpreter);
 }
 
 TEST(Cli, VersionAndHelp) {
