@@ -10,6 +10,7 @@
 #include "cli/fork_at_command.h"
 #include "cli/map_files_dump_command.h"
 #include "cli/report.h"
+#include "cli/set_mm_command.h"
 
 int main(int argc, char** argv) {
   using namespace crpid::cli;
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
   CLI::App* fork_at_command = RegisterForkAt(app, fork_at);
   MapFilesDumpArguments map_files_dump;
   CLI::App* map_files_dump_command = RegisterMapFilesDump(app, map_files_dump);
+  SetMmArguments set_mm;
+  CLI::App* set_mm_command = RegisterSetMm(app, set_mm);
 
   try {
     app.parse(argc, argv);
@@ -59,5 +62,6 @@ int main(int argc, char** argv) {
   SetUpLogging(verbosity, log_level);
   if (fork_at_command->parsed()) return RunForkAt(fork_at);
   if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
+  if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
   return kExitCrpidError;
 }

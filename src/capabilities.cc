@@ -113,7 +113,13 @@ int CheckpointRestoreCapabilityToRaise(const CapabilityState& state) {
 
 ScopedEffectiveCapability::ScopedEffectiveCapability(int capability)
     : capability_(capability) {
-  if (capability_ >= 0) raised_ = SetEffective(capability_, true).ok();
+  if (capability_ < 0) return;
+  // Already effective (root keeps its sets): nothing to raise or lower.
+  CapHandle caps(cap_get_proc());
+  if (caps.get() != nullptr && HasFlag(caps.get(), capability_, CAP_EFFECTIVE)) {
+    return;
+  }
+  raised_ = SetEffective(capability_, true).ok();
 }
 
 ScopedEffectiveCapability::~ScopedEffectiveCapability() {

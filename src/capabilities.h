@@ -58,8 +58,9 @@ Status ClearEffective();
 int CheckpointRestoreCapabilityToRaise(const CapabilityState& state);
 
 // Raises one capability in the effective set for the lifetime of the object
-// (phase 2). A value of -1, or a failed raise, leaves the set alone: the
-// syscall then fails with the kernel's own EPERM, which callers explain.
+// (phase 2). A value of -1, a capability already effective, or a failed
+// raise leaves the set alone: the syscall then fails with the kernel's own
+// EPERM, which callers explain.
 class ScopedEffectiveCapability {
  public:
   explicit ScopedEffectiveCapability(int capability);

@@ -1,0 +1,207 @@
+#include "src/elf_image.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace crpid {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr size_t kMaxProgramHeaders = 64;
+
+Error Invalid(const std::string& path, const std::string& why) {
+  return Error{ErrorKind::kInvalidInput, ENOEXEC, path + ": " + why,
+               "give an ELF executable for x86_64"};
+}
+
+Status ReadExactly(int fd, void* buffer, size_t length, uint64_t offset,
+                   const std::string& path) {
+  ssize_t n;
+  do {
+    n = ::pread(fd, buffer, length, static_cast<off_t>(offset));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return SystemError(errno, "cannot read " + path);
+  if (static_cast<size_t>(n) != length) return Invalid(path, "truncated ELF file");
+  return Ok{};
+}
+
+}  // namespace
+
+Result<UniqueFd> OpenExecutableFile(const std::string& path) {
+  auto fd = OpenFile(path, O_RDONLY);
+  if (!fd) return fd.error();
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat " + path);
+  if (!S_ISREG(st.st_mode)) {
+    return Error{ErrorKind::kPermission, EACCES, path + " is not a regular file",
+                 "give an executable file"};
+  }
+  if (::faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) != 0) {
+    return Error{ErrorKind::kPermission, errno,
+                 path + " is not executable by you: " + std::strerror(errno),
+                 "check its mode (chmod +x) and the directories above it"};
+  }
+  struct statvfs vfs;
+  if (::fstatvfs(fd->get(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC) != 0) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 path + " is on a filesystem mounted noexec",
+                 "copy it to a filesystem that allows execution"};
+  }
+  return fd;
+}
+
+Result<ElfImage> OpenElfImage(const std::string& path) {
+  auto fd = OpenExecutableFile(path);
+  if (!fd) return fd.error();
+  ElfImage image;
+  image.path = path;
+  Elf64_Ehdr header;
+  if (Status read = ReadExactly(fd->get(), &header, sizeof header, 0, path); !read) {
+    if (read.error().err == ENOEXEC) return Invalid(path, "not an ELF file");
+    return read.error();
+  }
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0) {
+    return Invalid(path, "not an ELF file");
+  }
+  if (header.e_ident[EI_CLASS] != ELFCLASS64 ||
+      header.e_ident[EI_DATA] != ELFDATA2LSB) {
+    return Invalid(path, "not a 64-bit little-endian ELF file");
+  }
+  if (header.e_machine != EM_X86_64) {
+    return Invalid(path, "built for another machine (e_machine " +
+                             std::to_string(header.e_machine) + ", not x86_64)");
+  }
+  if (header.e_type != ET_EXEC && header.e_type != ET_DYN) {
+    return Invalid(path, "not an executable (ELF type " +
+                             std::to_string(header.e_type) + ")");
+  }
+  if (header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phnum == 0 ||
+      header.e_phnum > kMaxProgramHeaders) {
+    return Invalid(path, "malformed program headers");
+  }
+  std::vector<Elf64_Phdr> headers(header.e_phnum);
+  if (Status read = ReadExactly(fd->get(), headers.data(),
+                                headers.size() * sizeof(Elf64_Phdr),
+                                header.e_phoff, path);
+      !read) {
+    return read.error();
+  }
+  image.position_independent = header.e_type == ET_DYN;
+  image.entry = header.e_entry;
+  image.phent = header.e_phentsize;
+  image.phnum = header.e_phnum;
+  bool phdr_found = false;
+  for (const Elf64_Phdr& program : headers) {
+    if (program.p_type == PT_LOAD) {
+      if (program.p_filesz > program.p_memsz ||
+          (program.p_vaddr % kPage) != (program.p_offset % kPage)) {
+        return Invalid(path, "malformed PT_LOAD segment");
+      }
+      image.segments.push_back({program.p_vaddr, program.p_memsz,
+                                program.p_filesz, program.p_offset,
+                                program.p_flags});
+      // execve finds the program headers inside the segment mapping them.
+      if (!phdr_found && header.e_phoff >= program.p_offset &&
+          header.e_phoff + header.e_phnum * sizeof(Elf64_Phdr) <=
+              program.p_offset + program.p_filesz) {
+        image.phdr_vaddr = program.p_vaddr + (header.e_phoff - program.p_offset);
+        phdr_found = true;
+      }
+    } else if (program.p_type == PT_PHDR) {
+      image.phdr_vaddr = program.p_vaddr;
+      phdr_found = true;
+    } else if (program.p_type == PT_INTERP) {
+      if (program.p_filesz < 2 || program.p_filesz > 4096) {
+        return Invalid(path, "malformed PT_INTERP");
+      }
+      std::string interpreter(program.p_filesz, '\0');
+      if (Status read = ReadExactly(fd->get(), interpreter.data(),
+                                    interpreter.size(), program.p_offset, path);
+          !read) {
+        return read.error();
+      }
+      interpreter.resize(std::strlen(interpreter.c_str()));
+      image.interpreter = interpreter;
+    }
+  }
+  if (image.segments.empty()) return Invalid(path, "no PT_LOAD segment");
+  image.min_vaddr = UINT64_MAX;
+  for (const LoadSegment& segment : image.segments) {
+    image.min_vaddr = std::min(image.min_vaddr, segment.vaddr & ~(kPage - 1));
+    image.max_vaddr = std::max(image.max_vaddr,
+                               (segment.vaddr + segment.memsz + kPage - 1) & ~(kPage - 1));
+  }
+  if (!image.position_independent && image.min_vaddr < 0x10000) {
+    return Invalid(path, "loads below the lowest mappable address");
+  }
+  image.fd = std::move(*fd);
+  return image;
+}
+
+Result<ScriptLine> ReadScriptLine(const std::string& path) {
+  auto fd = OpenFile(path, O_RDONLY);
+  if (!fd) return fd.error();
+  char buffer[256];  // BINPRM_BUF_SIZE: the kernel reads no more
+  ssize_t n;
+  do {
+    n = ::pread(fd->get(), buffer, sizeof buffer, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return SystemError(errno, "cannot read " + path);
+  ScriptLine line;
+  if (n < 3 || buffer[0] != '#' || buffer[1] != '!') return line;
+  std::string text(buffer + 2, static_cast<size_t>(n - 2));
+  const size_t newline = text.find('\n');
+  if (newline == std::string::npos && n == sizeof buffer) {
+    return Invalid(path, "#! line longer than 256 bytes");
+  }
+  text = text.substr(0, newline);
+  const char* blanks = " \t";
+  const size_t start = text.find_first_not_of(blanks);
+  if (start == std::string::npos) return Invalid(path, "#! names no interpreter");
+  const size_t end = text.find_first_of(blanks, start);
+  line.interpreter = text.substr(start, end == std::string::npos ? end : end - start);
+  if (end != std::string::npos) {
+    const size_t argument = text.find_first_not_of(blanks, end);
+    if (argument != std::string::npos) {
+      line.argument = text.substr(argument, text.find_last_not_of(blanks) + 1 - argument);
+    }
+  }
+  return line;
+}
+
+Result<std::string> FindInPath(const std::string& name) {
+  if (name.empty()) {
+    return Error{ErrorKind::kNotFound, ENOENT, "empty program name", {}};
+  }
+  if (name.find('/') != std::string::npos) return name;
+  const char* path_variable = std::getenv("PATH");
+  std::string search = path_variable != nullptr ? path_variable : "/bin:/usr/bin";
+  size_t start = 0;
+  for (;;) {
+    size_t colon = search.find(':', start);
+    std::string directory = search.substr(start, colon == std::string::npos
+                                                     ? std::string::npos
+                                                     : colon - start);
+    if (directory.empty()) directory = ".";
+    const std::string candidate = directory + "/" + name;
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return Error{ErrorKind::kNotFound, ENOENT,
+               "cannot find '" + name + "' in PATH", "check the name and PATH"};
+}
+
+}  // namespace crpid

@@ -1,0 +1,179 @@
+// The trampoline's code (see trampoline.h), x86_64. Compiled freestanding
+// into section "crpid_trampoline", which set_mm.cc copies to an anonymous
+// mapping: only position-independent code, raw syscalls, no calls out of
+// the section, no data outside TrampolineParams. Build flags in BUILD.bazel.
+#include <asm/unistd.h>
+#include <linux/mman.h>
+#include <linux/prctl.h>
+
+#include "src/trampoline.h"
+
+#define TRAMPOLINE __attribute__((section("crpid_trampoline"), used))
+
+namespace {
+
+TRAMPOLINE inline long Syscall6(long number, long a, long b, long c, long d,
+                                long e, long f) {
+  long result;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  __asm__ volatile("syscall"
+                   : "=a"(result)
+                   : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+                     "r"(r9)
+                   : "rcx", "r11", "memory");
+  return result;
+}
+
+TRAMPOLINE inline long Syscall3(long number, long a, long b, long c) {
+  return Syscall6(number, a, b, c, 0, 0, 0);
+}
+
+// Writes "PREFIX<step> failed after the point of no return (errno N)" to
+// fd 2 and exits: nothing of crpid is left to return to.
+[[noreturn]] TRAMPOLINE void Fail(const crpid::TrampolineParams* params,
+                                  int step, long result) {
+  char line[192];
+  int length = 0;
+  const char* parts[3] = {params->message_prefix, params->step_names[step],
+                          params->message_middle};
+  for (const char* part : parts) {
+    for (int i = 0; part[i] != 0 && i < 64 && length < 176; ++i) {
+      line[length++] = part[i];
+    }
+  }
+  char digits[8];
+  int count = 0;
+  unsigned long err = static_cast<unsigned long>(-result);
+  do {
+    digits[count++] = static_cast<char>('0' + err % 10);
+    err /= 10;
+  } while (err != 0 && count < 8);
+  while (count > 0) line[length++] = digits[--count];
+  line[length++] = ')';
+  line[length++] = '\n';
+  Syscall3(__NR_write, 2, reinterpret_cast<long>(line), length);
+  Syscall3(__NR_exit_group, crpid::kTrampolineFailureStatus, 0, 0);
+  __builtin_unreachable();
+}
+
+TRAMPOLINE inline bool Failed(long result) {
+  return static_cast<unsigned long>(result) > static_cast<unsigned long>(-4096L);
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
+    const crpid::TrampolineParams* params) {
+  // 1. Unmap everything of crpid's but what is kept.
+  uint64_t from = 0;
+  for (int i = 0; i <= params->keep_count; ++i) {
+    const uint64_t to =
+        i < params->keep_count ? params->keep[i].start : params->unmap_limit;
+    if (to > from) {
+      long result = Syscall3(__NR_munmap, static_cast<long>(from),
+                             static_cast<long>(to - from), 0);
+      if (Failed(result)) Fail(params, crpid::kStepMunmap, result);
+    }
+    if (i < params->keep_count) from = params->keep[i].end;
+  }
+
+  // 2. Map the program's and the interpreter's segments.
+  for (int i = 0; i < params->segment_count; ++i) {
+    const crpid::TrampolineSegment& s = params->segments[i];
+    const bool zero_tail = s.zero_end > s.zero_start;
+    if (s.file_length > 0) {
+      long result = Syscall6(
+          __NR_mmap, static_cast<long>(s.map_start),
+          static_cast<long>(s.file_length),
+          s.prot | (zero_tail ? PROT_WRITE : 0), MAP_PRIVATE | MAP_FIXED,
+          s.fd, static_cast<long>(s.file_offset));
+      if (Failed(result)) Fail(params, crpid::kStepMapSegment, result);
+      if (zero_tail) {
+        for (uint64_t at = s.zero_start; at < s.zero_end; ++at) {
+          *reinterpret_cast<volatile char*>(at) = 0;
+        }
+        if ((s.prot & PROT_WRITE) == 0) {
+          result = Syscall3(__NR_mprotect, static_cast<long>(s.map_start),
+                            static_cast<long>(s.file_length), s.prot);
+          if (Failed(result)) Fail(params, crpid::kStepMprotect, result);
+        }
+      }
+    }
+    if (s.anon_length > 0) {
+      long result = Syscall6(__NR_mmap, static_cast<long>(s.anon_start),
+                             static_cast<long>(s.anon_length), s.prot,
+                             MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+      if (Failed(result)) Fail(params, crpid::kStepMapBss, result);
+    }
+  }
+
+  // 3. The new initial stack: argc, argv, envp, auxv and their strings.
+  {
+    const volatile char* source = reinterpret_cast<const char*>(params->stack_image);
+    volatile char* destination = reinterpret_cast<char*>(params->stack_dest);
+    for (uint64_t i = 0; i < params->stack_image_size; ++i) {
+      destination[i] = source[i];
+    }
+  }
+
+  // 4. The memory map descriptors and the exe link, with the capability
+  //    effective for this call only.
+  long result = Syscall3(__NR_capset, reinterpret_cast<long>(&params->raise),
+                         reinterpret_cast<long>(&params->raise.data), 0);
+  if (Failed(result)) Fail(params, crpid::kStepRaiseCapability, result);
+  result = Syscall6(__NR_prctl, PR_SET_MM, PR_SET_MM_MAP,
+                    reinterpret_cast<long>(&params->mm_map),
+                    sizeof(params->mm_map), 0, 0);
+  if (Failed(result)) Fail(params, crpid::kStepSetMmMap, result);
+
+  // 5. What execve does to the process: capabilities, descriptors, signal
+  //    mask, name, dumpable.
+  result = Syscall3(__NR_capset, reinterpret_cast<long>(&params->final_caps),
+                    reinterpret_cast<long>(&params->final_caps.data), 0);
+  if (Failed(result)) Fail(params, crpid::kStepDropCapabilities, result);
+  if (params->clear_ambient) {
+    Syscall6(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0);
+  }
+  const int* fds = reinterpret_cast<const int*>(params->close_fds);
+  for (int i = 0; i < params->close_count; ++i) {
+    Syscall3(__NR_close, fds[i], 0, 0);
+  }
+  Syscall6(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */,
+           reinterpret_cast<long>(&params->signal_mask), 0, 8, 0, 0);
+  Syscall6(__NR_prctl, PR_SET_NAME, reinterpret_cast<long>(params->comm), 0, 0,
+           0, 0);
+  Syscall6(__NR_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0);
+
+  // 6. Unmap this parameter block (and the stack this code runs on), then
+  //    enter the program with the registers execve leaves: all zero but rsp.
+  register uint64_t entry __asm__("r12") = params->entry;
+  register uint64_t stack __asm__("r13") = params->stack_dest;
+  __asm__ volatile(
+      "mov $11, %%eax\n\t"  // __NR_munmap
+      "syscall\n\t"
+      "mov %%r13, %%rsp\n\t"
+      "xor %%eax, %%eax\n\t"
+      "xor %%ebx, %%ebx\n\t"
+      "xor %%ecx, %%ecx\n\t"
+      "xor %%edx, %%edx\n\t"
+      "xor %%esi, %%esi\n\t"
+      "xor %%edi, %%edi\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "xor %%r8d, %%r8d\n\t"
+      "xor %%r9d, %%r9d\n\t"
+      "xor %%r10d, %%r10d\n\t"
+      "xor %%r11d, %%r11d\n\t"
+      "xor %%r13d, %%r13d\n\t"
+      "xor %%r14d, %%r14d\n\t"
+      "xor %%r15d, %%r15d\n\t"
+      "push %%r12\n\t"
+      "xor %%r12d, %%r12d\n\t"
+      "ret\n\t"
+      :
+      : "r"(entry), "r"(stack), "D"(params->self_start),
+        "S"(params->self_length)
+      : "memory");
+  __builtin_unreachable();
+}
