@@ -18,6 +18,7 @@ PACKAGES=(
   libgmock-dev
   util-linux               # setpriv, unshare
   procps
+  python3-minimal          # the set-mm test runs a Python one-liner
 )
 
 missing=()

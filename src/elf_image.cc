@@ -44,16 +44,16 @@ Result<UniqueFd> OpenExecutableFile(const std::string& path) {
     return Error{ErrorKind::kPermission, EACCES, path + " is not a regular file",
                  "give an executable file"};
   }
-  if (::faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) != 0) {
-    return Error{ErrorKind::kPermission, errno,
-                 path + " is not executable by you: " + std::strerror(errno),
-                 "check its mode (chmod +x) and the directories above it"};
-  }
   struct statvfs vfs;
   if (::fstatvfs(fd->get(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC) != 0) {
     return Error{ErrorKind::kPermission, EACCES,
                  path + " is on a filesystem mounted noexec",
                  "copy it to a filesystem that allows execution"};
+  }
+  if (::faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) != 0) {
+    return Error{ErrorKind::kPermission, errno,
+                 path + " is not executable by you: " + std::strerror(errno),
+                 "check its mode (chmod +x) and the directories above it"};
   }
   return fd;
 }

@@ -212,19 +212,33 @@ StackImage BuildStack(uint64_t top, const std::vector<std::string>& argv,
 // read while crpid, started with a file capability, is not dumpable; not
 // getauxval, which glibc answers from its own copies (AT_HWCAP on x86).
 // Pointers into the new stack are filled in by BuildStack.
-std::vector<std::pair<uint64_t, uint64_t>> ProgramAuxv(
+Result<std::vector<std::pair<uint64_t, uint64_t>>> ProgramAuxv(
     const char* const* initial_envp,
     const std::map<uint64_t, uint64_t>& program_values) {
+  if (initial_envp == nullptr) {
+    return Error{ErrorKind::kSystem, 0, "the initial environment is unknown", {}};
+  }
   const char* const* cursor = initial_envp;
   while (*cursor != nullptr) ++cursor;
-  const auto* kernel_auxv = reinterpret_cast<const uint64_t*>(cursor + 1);
+  // glibc's start-up in secure mode unsetenv()s variables such as TMPDIR in
+  // this very array, moving the NULL up and leaving NULLs behind it; the
+  // auxv begins at the first non-NULL word (its first key is never 0).
+  while (*cursor == nullptr) ++cursor;
+  const auto* kernel_auxv = reinterpret_cast<const uint64_t*>(cursor);
   std::vector<std::pair<uint64_t, uint64_t>> auxv;
-  for (; kernel_auxv[0] != AT_NULL; kernel_auxv += 2) {
+  bool random_matches = false;
+  for (int i = 0; kernel_auxv[0] != AT_NULL && i < 64; kernel_auxv += 2, ++i) {
     const uint64_t key = kernel_auxv[0];
+    if (key == AT_RANDOM) random_matches = kernel_auxv[1] == ::getauxval(AT_RANDOM);
     if (key == AT_BASE_PLATFORM) continue;  // a string on crpid's stack
     auto replaced = program_values.find(key);
     auxv.emplace_back(key, replaced != program_values.end() ? replaced->second
                                                             : kernel_auxv[1]);
+  }
+  // AT_RANDOM is kept unchanged by glibc: it tells that this is the real
+  // auxv and not stale words.
+  if (!random_matches) {
+    return Error{ErrorKind::kSystem, 0, "cannot find the kernel's auxv on the stack", {}};
   }
   auxv.emplace_back(AT_NULL, 0);
   return auxv;
@@ -463,8 +477,9 @@ Error RunAsProgram(const SetMmRequest& request) {
       {AT_EGID, ::getegid()},
       {AT_SECURE, 0},
   };
-  StackImage image = BuildStack(stack.end, argv, environment, execfn,
-                                ProgramAuxv(request.initial_envp, values));
+  auto program_auxv = ProgramAuxv(request.initial_envp, values);
+  if (!program_auxv) return program_auxv.error();
+  StackImage image = BuildStack(stack.end, argv, environment, execfn, *program_auxv);
   if (image.sp <= stack.start + kPage) {
     return Error{ErrorKind::kInvalidInput, E2BIG,
                  "arguments and environment do not fit the stack", {}};
