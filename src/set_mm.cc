@@ -492,13 +492,12 @@ Error RunAsProgram(const SetMmRequest& request) {
       PageUp(sizeof(TrampolineParams) + image.bytes.size() +
              close_fds.size() * sizeof(int) + kTrampolineStack + 64);
   Mapped block(block_length);
-  const size_t code_length =
-      PageUp(static_cast<size_t>(__stop_crpid_trampoline - __start_crpid_trampoline));
+  const size_t code_length = PageUp(TrampolineCodeSize());
   Mapped code(code_length);
   if (block.get() == nullptr || code.get() == nullptr) {
     return SystemError(errno, "mmap");
   }
-  std::memcpy(code.get(), __start_crpid_trampoline, code_length);
+  std::memcpy(code.get(), TrampolineCodeStart(), TrampolineCodeSize());
   if (::mprotect(code.get(), code_length, PROT_READ | PROT_EXEC) != 0) {
     return SystemError(errno, "mprotect");
   }
@@ -606,10 +605,7 @@ Error RunAsProgram(const SetMmRequest& request) {
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ResetSignalHandlers();
   UnregisterRseq();
-  const uint64_t trampoline_entry =
-      code.start() + static_cast<uint64_t>(
-                         reinterpret_cast<const char*>(&crpid_trampoline_main) -
-                         __start_crpid_trampoline);
+  const uint64_t trampoline_entry = code.start() + TrampolineEntryOffset();
   Jump(trampoline_entry, block.start() + block.length(), params);
 }
 

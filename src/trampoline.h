@@ -12,6 +12,7 @@
 #define CRPID_SRC_TRAMPOLINE_H_
 
 #include <linux/prctl.h>
+#include <stddef.h>
 #include <stdint.h>
 
 namespace crpid {
@@ -110,11 +111,16 @@ static_assert(sizeof(TrampolineMmMap) == 104, "struct prctl_mm_map");
 
 }  // namespace crpid
 
-extern "C" {
-// The trampoline's entry and the bounds of the section it is copied from.
-[[noreturn]] void crpid_trampoline_main(const crpid::TrampolineParams* params);
-extern const char __start_crpid_trampoline[];
-extern const char __stop_crpid_trampoline[];
-}
+namespace crpid {
+
+// The code to copy: the whole "crpid_trampoline" section. (Its bounds are
+// linker symbols local to the object that holds the section, hence these
+// functions rather than the symbols themselves.)
+const char* TrampolineCodeStart();
+size_t TrampolineCodeSize();
+// The offset of the entry point, crpid_trampoline_main, in that code.
+size_t TrampolineEntryOffset();
+
+}  // namespace crpid
 
 #endif  // CRPID_SRC_TRAMPOLINE_H_

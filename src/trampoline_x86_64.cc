@@ -177,3 +177,22 @@ extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
       : "memory");
   __builtin_unreachable();
 }
+
+// Outside the section: run in crpid, before the copy.
+extern "C" const char __start_crpid_trampoline[];
+extern "C" const char __stop_crpid_trampoline[];
+
+namespace crpid {
+
+const char* TrampolineCodeStart() { return __start_crpid_trampoline; }
+
+size_t TrampolineCodeSize() {
+  return static_cast<size_t>(__stop_crpid_trampoline - __start_crpid_trampoline);
+}
+
+size_t TrampolineEntryOffset() {
+  return static_cast<size_t>(reinterpret_cast<const char*>(&crpid_trampoline_main) -
+                             __start_crpid_trampoline);
+}
+
+}  // namespace crpid
