@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/check_command.h"
 #include "cli/exit_codes.h"
 #include "cli/fork_at_command.h"
 #include "cli/map_files_dump_command.h"
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 125 crpid failed; fork-at passes on COMMAND's status "
       "(126 not executable, 127 not found, 128+N killed by signal N);\n"
-      "map-files-dump --verify exits 1 on a mismatch.\n"
+      "map-files-dump --verify exits 1 on a mismatch; check exits 1 when a "
+      "needed feature is missing.\n"
       "Run 'crpid SUBCOMMAND --help' for a subcommand's options and "
       "examples.");
 
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
   CLI::App* fork_at_command = RegisterForkAt(app, fork_at);
   MapFilesDumpArguments map_files_dump;
   CLI::App* map_files_dump_command = RegisterMapFilesDump(app, map_files_dump);
+  CheckArguments check;
+  CLI::App* check_command = RegisterCheck(app, check);
   SetMmArguments set_mm;
   CLI::App* set_mm_command = RegisterSetMm(app, set_mm);
 
@@ -63,5 +67,6 @@ int main(int argc, char** argv) {
   if (fork_at_command->parsed()) return RunForkAt(fork_at);
   if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
   if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
+  if (check_command->parsed()) return RunCheck(check);
   return kExitCrpidError;
 }

@@ -19,6 +19,8 @@ PACKAGES=(
   util-linux               # setpriv, unshare
   procps
   python3-minimal          # the set-mm test runs a Python one-liner
+  qemu-system-x86          # kernel-patch/test boots kernels
+  cpio
 )
 
 missing=()

@@ -24,8 +24,10 @@ read -r passed failed skipped < <(
       # One <testcase> per test: self-closing when it passed or was skipped
       # without a message; containing <failure> or <skipped> otherwise.
       /<testcase / {
-        open = 1; failed = 0; skipped = ($0 ~ /result="skipped"/)
-        if ($0 ~ /\/>[[:space:]]*$/) { open = 0; count() }
+        open = 1; skipped = ($0 ~ /result="skipped"/)
+        failed = ($0 ~ /<failure|<error/)
+        # Bazel writes a non-gtest target as <testcase …></testcase>.
+        if ($0 ~ /\/>[[:space:]]*$/ || $0 ~ /<\/testcase>/) { open = 0; count() }
         next
       }
       open && /<failure/ { failed = 1 }

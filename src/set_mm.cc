@@ -91,32 +91,6 @@ Result<TrampolineMmMap> CurrentMmMap() {
   return map;
 }
 
-// Asks the kernel, with the real exe file, while crpid's own executable is
-// still mapped: EBUSY means the capability and the file were accepted and
-// only the mapping stands in the way, which the trampoline removes.
-Status ProbeExeChange(int exe_fd, const std::string& exe_path,
-                      const CapabilityState& capabilities) {
-  auto map = CurrentMmMap();
-  if (!map) return map.error();
-  map->exe_fd = static_cast<uint32_t>(exe_fd);
-  int err;
-  {
-    ScopedEffectiveCapability raised(
-        CheckpointRestoreCapabilityToRaise(capabilities));
-    err = ::prctl(PR_SET_MM, PR_SET_MM_MAP, &*map, sizeof *map, 0) == 0 ? 0 : errno;
-  }
-  if (err == EBUSY || err == 0) return Ok{};
-  if (err == EPERM) {
-    return ErrnoError(ErrorKind::kPermission, EPERM,
-                      "the kernel refuses to set the exe link");
-  }
-  if (err == EACCES) {
-    return ErrnoError(ErrorKind::kPermission, EACCES,
-                      "the kernel refuses " + exe_path + " as the exe link");
-  }
-  return SystemError(err, "prctl(PR_SET_MM_MAP) probe");
-}
-
 struct StackRange {
   uint64_t start = 0;
   uint64_t end = 0;
@@ -368,6 +342,41 @@ void CopyString(char* destination, size_t size, const std::string& text) {
 }
 
 }  // namespace
+
+Status ProbeExeChange(int exe_fd, const std::string& exe_path,
+                      const CapabilityState& capabilities) {
+  auto map = CurrentMmMap();
+  if (!map) return map.error();
+  // Before 5.10-ish, validation wants brk above the data, which a static-pie
+  // crpid does not have (its heap sits at ELF_ET_DYN_BASE below its data).
+  // The probe never gets as far as writing a field, so any valid brk will do.
+  if (map->start_brk <= map->end_data || map->brk <= map->end_data) {
+    map->start_brk = map->brk = map->end_data + 1;
+  }
+  map->exe_fd = static_cast<uint32_t>(exe_fd);
+  int err;
+  {
+    ScopedEffectiveCapability raised(
+        CheckpointRestoreCapabilityToRaise(capabilities));
+    err = ::prctl(PR_SET_MM, PR_SET_MM_MAP, &*map, sizeof *map, 0) == 0 ? 0 : errno;
+  }
+  if (err == EBUSY || err == 0) return Ok{};
+  // EPERM since 5.9; before, a missing privilege for exe_fd was EINVAL (the
+  // map itself is valid: it is this process's own).
+  if (err == EPERM || err == EINVAL) {
+    Error error = ErrnoError(ErrorKind::kPermission, EPERM,
+                             "the kernel refuses to set the exe link");
+    if (err == EINVAL) {
+      error.message += " (EINVAL: kernels before 5.9 answer a missing capability so)";
+    }
+    return error;
+  }
+  if (err == EACCES) {
+    return ErrnoError(ErrorKind::kPermission, EACCES,
+                      "the kernel refuses " + exe_path + " as the exe link");
+  }
+  return SystemError(err, "prctl(PR_SET_MM_MAP) probe");
+}
 
 Error RunAsProgram(const SetMmRequest& request) {
   if (request.command.empty()) {

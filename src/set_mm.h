@@ -28,6 +28,13 @@ struct SetMmRequest {
   CapabilityState capabilities;      // as read at start-up
 };
 
+// Asks the kernel to make exe_fd the exe link while crpid's own executable
+// is still mapped: EBUSY means the capability and the file were accepted and
+// only that mapping stands in the way (which set-mm removes) — Ok. kPermission
+// with EPERM (capability missing) or EACCES (file refused) otherwise.
+Status ProbeExeChange(int exe_fd, const std::string& exe_path,
+                      const CapabilityState& capabilities);
+
 // Checks everything that can be checked — PROGRAM and its interpreter
 // (found, regular, executable, not noexec, ELF for x86_64), the exe file,
 // and the capability, by a PR_SET_MM_MAP probe that the kernel refuses with
