@@ -21,6 +21,8 @@ PACKAGES=(
   python3-minimal          # the set-mm test runs a Python one-liner
   qemu-system-x86          # kernel-patch/test boots kernels
   cpio
+  scdoc                    # builds the man page
+  dpkg-dev                 # dpkg-deb for the package
 )
 
 missing=()

@@ -1,0 +1,42 @@
+#!/bin/bash
+# The Debian package end to end, on this machine: install it with dpkg (its
+# postinst sets the capability), run crpid as an unprivileged user, check
+# the man page and completion are there, remove it. Needs root.
+set -uo pipefail
+
+deb=$1
+failures=0
+check() {  # check DESCRIPTION COMMAND...
+  if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1"; failures=$((failures + 1)); fi
+}
+
+if [[ $EUID -ne 0 ]]; then
+  echo "package_test: needs root (dpkg -i)" >&2
+  [[ ${CRPID_TEST_NO_SKIP:-} == 1 ]] && exit 1
+  exit 0
+fi
+if dpkg-query -W crpid >/dev/null 2>&1; then
+  echo "package_test: crpid is already installed from a package; not touching it" >&2
+  exit 1
+fi
+
+check "dpkg -i" dpkg -i "$deb"
+check "postinst set the capability" \
+  bash -c '[[ $(getcap /usr/bin/crpid) == *cap_checkpoint_restore=ep ]]'
+pid=$(($(cat /proc/sys/kernel/ns_last_pid) + 1500))
+(( pid < $(cat /proc/sys/kernel/pid_max) - 1 )) || pid=2000
+while [[ -e /proc/$pid ]]; do pid=$((pid + 1)); done
+output=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+  /usr/bin/crpid fork-at "$pid" -- sh -c 'echo $$')
+check "fork-at as nobody lands on PID $pid (got '$output')" test "$output" = "$pid"
+check "crpid check passes as nobody" \
+  setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/crpid check --feature fork-at
+check "man page installed" test -s /usr/share/man/man1/crpid.1.gz
+check "man page renders" bash -c 'zcat /usr/share/man/man1/crpid.1.gz | grep -q "PRIVILEGE MODEL"'
+check "bash completion installed" test -s /usr/share/bash-completion/completions/crpid
+check "bash completion parses" bash -n /usr/share/bash-completion/completions/crpid
+check "dpkg -r" dpkg -r crpid
+check "removed" test ! -e /usr/bin/crpid
+
+echo "package_test: $failures failed"
+((failures == 0))
