@@ -23,6 +23,7 @@ PACKAGES=(
   cpio
   scdoc                    # builds the man page
   dpkg-dev                 # dpkg-deb for the package
+  bash-completion          # the package test completes a command line
 )
 
 missing=()

@@ -35,6 +35,11 @@ check "man page installed" test -s /usr/share/man/man1/crpid.1.gz
 check "man page renders" bash -c 'zcat /usr/share/man/man1/crpid.1.gz | grep -q "PRIVILEGE MODEL"'
 check "bash completion installed" test -s /usr/share/bash-completion/completions/crpid
 check "bash completion parses" bash -n /usr/share/bash-completion/completions/crpid
+check "bash completion offers the subcommands" bash -c '
+  source /usr/share/bash-completion/bash_completion
+  source /usr/share/bash-completion/completions/crpid
+  COMP_WORDS=(crpid f); COMP_CWORD=1; COMP_LINE="crpid f"; COMP_POINT=7
+  _crpid; [[ "${COMPREPLY[*]}" == fork-at ]]' 
 check "dpkg -r" dpkg -r crpid
 check "removed" test ! -e /usr/bin/crpid
 
