@@ -24,6 +24,10 @@ PACKAGES=(
   scdoc                    # builds the man page
   dpkg-dev                 # dpkg-deb for the package
   bash-completion          # the package test completes a command line
+  slurmctld                # the Slurm example's test runs a one-node cluster
+  slurmd
+  slurm-client
+  munge
 )
 
 missing=()

@@ -1,0 +1,120 @@
+#!/bin/bash
+# examples/slurm on a real single-node Slurm cluster started here: munged,
+# slurmctld and slurmd in the background (stopped by PID at the end), the
+# checkpoint and restore jobs submitted with sbatch by the unprivileged
+# user nobody. Checks, from the restored job's output, that the process runs
+# at the PID it had and holds no capability. Needs root.
+#
+# Usage: slurm_test.sh CRPID EXAMPLE_DIR
+set -uo pipefail
+
+crpid_built=$1
+example_src=$2
+failures=0
+check() {  # check DESCRIPTION COMMAND...
+  if "${@:2}"; then echo "ok: $1"; else echo "FAILED: $1"; failures=$((failures + 1)); fi
+}
+
+if [[ $EUID -ne 0 ]]; then
+  echo "slurm_test: needs root (daemons, setcap)" >&2
+  [[ ${CRPID_TEST_NO_SKIP:-} == 1 ]] && exit 1
+  exit 0
+fi
+for tool in munged slurmctld slurmd sbatch; do
+  command -v "$tool" >/dev/null || { echo "slurm_test: $tool missing (scripts/install-deps.sh)"; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/crpid-slurm-XXXXXX)
+chmod 0755 "$tmp"
+stop() {
+  local file
+  for file in "$tmp/slurmd.pid" "$tmp/slurmctld.pid" "$tmp/munge/munged.pid"; do
+    [[ -s $file ]] && kill "$(<"$file")" 2>/dev/null
+  done
+  sleep 0.5
+  rm -rf "$tmp"
+}
+trap stop EXIT
+
+# munged, as the munge user, on a socket of this test's own.
+mkdir -p "$tmp/munge" "$tmp/state" "$tmp/spool" "$tmp/log" "$tmp/bin"
+chown munge:munge "$tmp/munge"
+setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged -F \
+  --socket="$tmp/munge/socket" --pid-file="$tmp/munge/munged.pid" \
+  --log-file="$tmp/munge/munged.log" --seed-file="$tmp/munge/seed" \
+  >"$tmp/log/munged.out" 2>&1 &
+for _ in $(seq 100); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
+
+node=$(hostname -s)
+export SLURM_CONF=$tmp/slurm.conf
+cat >"$SLURM_CONF" <<CONF
+ClusterName=crpidtest
+SlurmctldHost=$node
+SlurmUser=root
+AuthType=auth/munge
+AuthInfo=socket=$tmp/munge/socket
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+SlurmctldPort=16817
+SlurmdPort=16818
+StateSaveLocation=$tmp/state
+SlurmdSpoolDir=$tmp/spool
+SlurmctldPidFile=$tmp/slurmctld.pid
+SlurmdPidFile=$tmp/slurmd.pid
+SlurmctldLogFile=$tmp/log/slurmctld.log
+SlurmdLogFile=$tmp/log/slurmd.log
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+NodeName=$node CPUs=$(nproc) State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+/usr/sbin/slurmctld -D -i -f "$SLURM_CONF" >"$tmp/log/slurmctld.out" 2>&1 &
+/usr/sbin/slurmd -D -f "$SLURM_CONF" >"$tmp/log/slurmd.out" 2>&1 &
+up=false
+for _ in $(seq 150); do
+  if sinfo -h -o %t 2>/dev/null | grep -qx idle; then up=true; break; fi
+  sleep 0.2
+done
+check "single-node cluster up (sinfo: node idle)" $up || { tail -20 "$tmp"/log/*; exit 1; }
+
+# crpid as a site installs it, and the example, where nobody can reach them.
+install -m 0755 "$crpid_built" "$tmp/bin/crpid"
+setcap cap_checkpoint_restore+ep "$tmp/bin/crpid"
+cp -r "$example_src" "$tmp/example"
+chmod -R a+rX "$tmp/example"
+mkdir "$tmp/job" && chown nobody:nogroup "$tmp/job"
+
+submit() {  # submit SCRIPT OUTPUT: sbatch as nobody, waiting for the end
+  (cd "$tmp/job" && setpriv --reuid=65534 --regid=65534 --clear-groups \
+    sbatch --wait --quiet --chdir="$tmp/job" --output="$tmp/job/$2" \
+    --export="ALL,STATE=$tmp/job,CRPID=$tmp/bin/crpid,EXAMPLE_DIR=$tmp/example" \
+    "$tmp/example/$1")
+}
+
+check "checkpoint job succeeded" submit checkpoint.sbatch checkpoint.out
+echo "checkpoint job said: $(cat "$tmp/job/checkpoint.out" 2>/dev/null)"
+pid=$(sed -n 's/^pid=//p' "$tmp/job/checkpoint" 2>/dev/null)
+count=$(sed -n 's/^count=//p' "$tmp/job/checkpoint" 2>/dev/null)
+check "checkpoint recorded a PID ($pid) and a count ($count)" test -n "$pid" -a -n "$count"
+
+check "restore job succeeded" submit restore.sbatch restore.out
+out=$(cat "$tmp/job/restore.out" 2>/dev/null)
+echo "restore job said:"
+echo "$out" | sed 's/^/  /'
+check "restored process runs at the checkpointed PID $pid" \
+  grep -qx "restored: PID $pid (checkpointed as PID $pid), resuming at count $count" <<<"$out"
+for set in CapInh CapPrm CapEff CapAmb; do
+  check "restored process holds no capability ($set)" \
+    grep -qxE "$set:[[:space:]]+0000000000000000" <<<"$out"
+done
+check "it resumed from the checkpoint" grep -qx "done: count $((count + 3))" <<<"$out"
+check "the job ran as nobody" test "$(stat -c %U "$tmp/job/count")" = nobody
+
+echo "slurm_test: $failures failed"
+((failures == 0))
