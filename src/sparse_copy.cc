@@ -205,6 +205,31 @@ Error Shrank(uint64_t offset) {
                "the process changed it mid-dump; dump again"};
 }
 
+
+// Walks fd's data extents below size in windows of kWindow bytes, feeding
+// the checksum's framing (each extent's offset and length, then the size)
+// to hasher and each window to visit(at, length), which hashes its bytes.
+template <typename Visit>
+Status ForEachDataWindow(int fd, uint64_t size, Hasher& hasher, Visit&& visit) {
+  Extent extent{};
+  uint64_t offset = 0;
+  for (;;) {
+    auto found = NextExtent(fd, offset, size, extent);
+    if (!found) return found.error();
+    if (!*found) break;
+    hasher.AddNumber(extent.start);
+    hasher.AddNumber(extent.end - extent.start);
+    for (uint64_t at = extent.start; at < extent.end; at += kWindow) {
+      if (Status done = visit(at, std::min(kWindow, extent.end - at)); !done) {
+        return done;
+      }
+    }
+    offset = extent.end;
+  }
+  hasher.AddNumber(size);
+  return Ok{};
+}
+
 }  // namespace
 
 Result<CopyStats> CopySparse(int in_fd, int out_fd, uint64_t size,
@@ -214,33 +239,24 @@ Result<CopyStats> CopySparse(int in_fd, int out_fd, uint64_t size,
   Hasher hasher;
   Method method = Method::kCopyFileRange;
   std::vector<char> buffer;
-  Extent extent{};
-  uint64_t offset = 0;
-  for (;;) {
-    auto found = NextExtent(in_fd, offset, size, extent);
-    if (!found) return found.error();
-    if (!*found) break;
-    hasher.AddNumber(extent.start);
-    hasher.AddNumber(extent.end - extent.start);
-    for (uint64_t at = extent.start; at < extent.end; at += kWindow) {
-      const uint64_t length = std::min(kWindow, extent.end - at);
-      auto copied = CopyRange(in_fd, out_fd, at, length, method, buffer);
-      if (!copied) return copied.error();
-      if (*copied < length) return Shrank(at + *copied);
-      // Hash what was saved, read back from the page cache.
-      if (Status hashed = HashRange(out_fd, at, length, hasher); !hashed) {
-        return hashed.error();
-      }
-      // Start writeback now rather than all at the caller's fsync: measured
-      // 0.67 s -> 0.45 s for 1 GiB. Errors surface at that fsync.
-      ::sync_file_range(out_fd, static_cast<off64_t>(at), static_cast<off64_t>(length),
-                        SYNC_FILE_RANGE_WRITE);
-      stats.data_bytes += length;
-      if (progress) progress(stats.data_bytes);
-    }
-    offset = extent.end;
-  }
-  hasher.AddNumber(size);
+  Status walked = ForEachDataWindow(
+      in_fd, size, hasher, [&](uint64_t at, uint64_t length) -> Status {
+        auto copied = CopyRange(in_fd, out_fd, at, length, method, buffer);
+        if (!copied) return copied.error();
+        if (*copied < length) return Shrank(at + *copied);
+        // Hash what was saved, read back from the page cache.
+        if (Status hashed = HashRange(out_fd, at, length, hasher); !hashed) {
+          return hashed;
+        }
+        // Start writeback now rather than all at the caller's fsync:
+        // measured 0.67 s -> 0.45 s for 1 GiB. Errors surface at that fsync.
+        ::sync_file_range(out_fd, static_cast<off64_t>(at),
+                          static_cast<off64_t>(length), SYNC_FILE_RANGE_WRITE);
+        stats.data_bytes += length;
+        if (progress) progress(stats.data_bytes);
+        return Ok{};
+      });
+  if (!walked) return walked.error();
   if (::ftruncate(out_fd, static_cast<off_t>(size)) != 0) {
     return SystemError(errno, "ftruncate");
   }
@@ -259,25 +275,12 @@ Result<CopyStats> ChecksumSparse(int fd) {
   stats.size = static_cast<uint64_t>(st.st_size);
   Hasher hasher;
   std::vector<char> buffer;
-  Extent extent{};
-  uint64_t offset = 0;
-  for (;;) {
-    auto found = NextExtent(fd, offset, stats.size, extent);
-    if (!found) return found.error();
-    if (!*found) break;
-    hasher.AddNumber(extent.start);
-    hasher.AddNumber(extent.end - extent.start);
-    for (uint64_t at = extent.start; at < extent.end; at += kWindow) {
-      const uint64_t length = std::min(kWindow, extent.end - at);
-      if (Status hashed = HashRangeByRead(fd, at, length, buffer, hasher);
-          !hashed) {
-        return hashed.error();
-      }
-      stats.data_bytes += length;
-    }
-    offset = extent.end;
-  }
-  hasher.AddNumber(stats.size);
+  Status walked = ForEachDataWindow(
+      fd, stats.size, hasher, [&](uint64_t at, uint64_t length) -> Status {
+        stats.data_bytes += length;
+        return HashRangeByRead(fd, at, length, buffer, hasher);
+      });
+  if (!walked) return walked.error();
   stats.checksum = hasher.HexDigest();
   return stats;
 }

@@ -18,20 +18,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class Check : public ::testing::Test {
+class Check : public InstalledCrpidTest {
  protected:
-  static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    UseSystemPath();
-    copies_ = InstallCrpidCopies();
-  }
-  static void TearDownTestSuite() { RemoveCrpidCopies(copies_); }
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      CRPID_SKIP_OR_FAIL("needs root to set file capabilities and change uid");
-    }
-  }
-
   // name -> ok, from `crpid check --json`.
   static std::map<std::string, bool> Features(const RunResult& result) {
     std::map<std::string, bool> features;
@@ -43,7 +31,6 @@ class Check : public ::testing::Test {
     return features;
   }
 
-  static inline CrpidCopies copies_;
 };
 
 TEST_F(Check, EveryFeatureWithTheCapability) {

@@ -19,12 +19,7 @@ using ::testing::StartsWith;
 const char kCrpid[] = "cli/crpid";
 
 void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
-  EXPECT_EQ(result.exit_code, 125) << result.err;
-  EXPECT_EQ(result.out, "");
-  EXPECT_THAT(result.err, StartsWith("crpid: "));
-  EXPECT_THAT(result.err, HasSubstr(text));
-  ASSERT_FALSE(result.err.empty());
-  EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+  testing::ExpectOneErrorLine(result, "", text);
 }
 
 TEST(CliErrors, PidNotANumber) {

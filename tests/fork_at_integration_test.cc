@@ -35,26 +35,16 @@ const std::vector<std::string> kShowPidAndCaps = {
 
 const char* const kMethods[] = {"clone3", "ns-last-pid"};
 
-class ForkAt : public ::testing::Test {
+class ForkAt : public InstalledCrpidTest {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    UseSystemPath();
-    copies_ = InstallCrpidCopies();
+    InstalledCrpidTest::SetUpTestSuite();
     // What this kernel offers decides what the clone3 method may do: the
     // probe table `crpid check` uses.
     for (const FeatureProbe& probe : FeatureProbes()) {
       if (std::string(probe.name) == "clone3-set-tid") {
         clone3_set_tid_ = RunProbe(probe, CapabilityState{}).ok;
       }
-    }
-  }
-
-  static void TearDownTestSuite() { RemoveCrpidCopies(copies_); }
-
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      CRPID_SKIP_OR_FAIL("needs root to set file capabilities and change uid");
     }
   }
 
@@ -83,17 +73,13 @@ class ForkAt : public ::testing::Test {
     }
   }
 
+  static void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
+    testing::ExpectOneErrorLine(result, "fork-at", text);
+  }
+
   static void ExpectRanAt(const RunResult& result, pid_t pid) {
     EXPECT_EQ(result.exit_code, 0) << result.err;
     EXPECT_THAT(result.out, StartsWith(std::to_string(pid) + "\n"));
-  }
-
-  static void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
-    EXPECT_EQ(result.exit_code, 125) << result.out;
-    EXPECT_THAT(result.err, StartsWith("crpid: fork-at: "));
-    EXPECT_THAT(result.err, HasSubstr(text));
-    ASSERT_FALSE(result.err.empty());
-    EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
   }
 
   // Runs fork-at with `method`: it lands on the PID, or, for clone3 on a
@@ -107,7 +93,6 @@ class ForkAt : public ::testing::Test {
     ExpectRanAtWithoutCapabilities(result, pid);
   }
 
-  static inline CrpidCopies copies_;
   static inline bool clone3_set_tid_ = false;
 };
 

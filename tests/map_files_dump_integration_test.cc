@@ -78,20 +78,16 @@ std::vector<std::string> DirectoryEntries(const std::string& dir) {
   return names;
 }
 
-class MapFilesDump : public ::testing::Test {
+class MapFilesDump : public InstalledCrpidTest {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    UseSystemPath();
-    copies_ = InstallCrpidCopies();
-    target_ = copies_.CopyHelper("tests/map_files_target");
+    InstalledCrpidTest::SetUpTestSuite();
+    if (!copies_.dir.empty()) target_ = copies_.CopyHelper("tests/map_files_target");
   }
-  static void TearDownTestSuite() { RemoveCrpidCopies(copies_); }
 
   void SetUp() override {
-    if (::geteuid() != 0) {
-      CRPID_SKIP_OR_FAIL("needs root to set file capabilities and change uid");
-    }
+    InstalledCrpidTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     // A fresh directory per test, owned by nobody.
     work_ = copies_.nobody_dir + "/" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -171,11 +167,7 @@ class MapFilesDump : public ::testing::Test {
   }
 
   static void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
-    EXPECT_EQ(result.exit_code, 125) << result.out;
-    EXPECT_THAT(result.err, StartsWith("crpid: map-files-dump: "));
-    EXPECT_THAT(result.err, HasSubstr(text));
-    ASSERT_FALSE(result.err.empty());
-    EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+    testing::ExpectOneErrorLine(result, "map-files-dump", text);
   }
 
   // Nothing but the helper's directory (and what the test made) is left.
@@ -191,7 +183,6 @@ class MapFilesDump : public ::testing::Test {
     return argv;
   }
 
-  static inline CrpidCopies copies_;
   static inline std::string target_;
   std::string work_;
 };

@@ -56,20 +56,12 @@ std::map<std::string, std::string> ParseProbe(const std::string& output) {
   return values;
 }
 
-class SetMm : public ::testing::Test {
+class SetMm : public InstalledCrpidTest {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    UseSystemPath();
-    copies_ = InstallCrpidCopies();
+    InstalledCrpidTest::SetUpTestSuite();
+    if (copies_.dir.empty()) return;
     for (const char* probe : kProbes) copies_.CopyHelper(std::string("tests/") + probe);
-  }
-  static void TearDownTestSuite() { RemoveCrpidCopies(copies_); }
-
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      CRPID_SKIP_OR_FAIL("needs root to set file capabilities and change uid");
-    }
   }
 
   static std::string Probe(const char* name) { return copies_.dir + "/" + name; }
@@ -133,12 +125,7 @@ class SetMm : public ::testing::Test {
 
   static void ExpectOneErrorLine(const RunResult& result, int code,
                                  const std::string& text) {
-    EXPECT_EQ(result.exit_code, code) << result.out;
-    EXPECT_EQ(result.out, "");  // the program never started
-    EXPECT_THAT(result.err, StartsWith("crpid: set-mm: "));
-    EXPECT_THAT(result.err, HasSubstr(text));
-    ASSERT_FALSE(result.err.empty());
-    EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+    testing::ExpectOneErrorLine(result, "set-mm", text, code);
   }
 
   // A copy of the static probe with one ELF header field changed.
@@ -155,7 +142,6 @@ class SetMm : public ::testing::Test {
     return path;
   }
 
-  static inline CrpidCopies copies_;
 };
 
 TEST_F(SetMm, CapabilityPresentAsNobody) {

@@ -1,5 +1,7 @@
 #include "tests/test_support.h"
 
+#include <gmock/gmock.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -235,6 +237,32 @@ bool WaitForFile(const std::string& path) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
+}
+
+void ExpectOneErrorLine(const RunResult& result, const std::string& subcommand,
+                        const std::string& text, int code) {
+  EXPECT_EQ(result.exit_code, code) << result.out << result.err;
+  EXPECT_EQ(result.out, "");
+  const std::string prefix =
+      subcommand.empty() ? "crpid: " : "crpid: " + subcommand + ": ";
+  EXPECT_THAT(result.err, ::testing::StartsWith(prefix));
+  EXPECT_THAT(result.err, ::testing::HasSubstr(text));
+  ASSERT_FALSE(result.err.empty());
+  EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+}
+
+void InstalledCrpidTest::SetUpTestSuite() {
+  if (::geteuid() != 0) return;
+  UseSystemPath();
+  copies_ = InstallCrpidCopies();
+}
+
+void InstalledCrpidTest::TearDownTestSuite() { RemoveCrpidCopies(copies_); }
+
+void InstalledCrpidTest::SetUp() {
+  if (::geteuid() != 0) {
+    CRPID_SKIP_OR_FAIL("needs root to set file capabilities and change uid");
+  }
 }
 
 }  // namespace crpid::testing

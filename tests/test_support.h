@@ -89,6 +89,23 @@ bool WaitForComm(pid_t pid, const std::string& comm);
 // Waits until path exists.
 bool WaitForFile(const std::string& path);
 
+// Expects crpid's error form: exit code `code`, nothing on stdout, exactly
+// one line on stderr starting "crpid: SUBCOMMAND: " (just "crpid: " when
+// subcommand is empty) and containing text.
+void ExpectOneErrorLine(const RunResult& result, const std::string& subcommand,
+                        const std::string& text, int code = 125);
+
+// Base of the tests that run installed copies of crpid as root and as
+// nobody: needs root (skipped elsewhere, failed under CRPID_TEST_NO_SKIP).
+class InstalledCrpidTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+  static inline CrpidCopies copies_;
+};
+
 // The uid tests run crpid as: nobody.
 inline constexpr uid_t kNobody = 65534;
 
