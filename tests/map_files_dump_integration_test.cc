@@ -200,6 +200,22 @@ TEST_F(MapFilesDump, CapabilityPresentAsNobodySavesWhatNoPathReaches) {
   ExpectNothingLeftBehind({"target", "dump"});
 }
 
+// Progress goes to a terminal only: through script(1)'s pseudo-terminal it
+// shows; otherwise stderr stays empty (checked above).
+TEST_F(MapFilesDump, ProgressOnATerminal) {
+  auto target = StartTarget();
+  const std::string dump = work_ + "/dump";
+  std::string command;
+  for (const std::string& arg : AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", dump}))) {
+    command += arg + " ";
+  }
+  RunResult result = RunProgram({"script", "-qec", command, "/dev/null"});
+  EXPECT_EQ(result.exit_code, 0) << result.out;
+  EXPECT_THAT(result.out, ::testing::ContainsRegex("crpid: map-files-dump: [0-9.]+ KiB of "
+                                                   "[0-9.]+ KiB, [0-9.]+ [KMG]?i?B/s"));
+  ExpectDefaultDump(dump);
+}
+
 TEST_F(MapFilesDump, OnlyAllSavesEveryFileOnceHoweverOftenMapped) {
   auto target = StartTarget();
   const std::string dump = work_ + "/dump";
