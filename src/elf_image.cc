@@ -16,6 +16,8 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr size_t kMaxProgramHeaders = 64;
+// x86_64's user address space with 4-level paging (TASK_SIZE).
+constexpr uint64_t kUserSpaceEnd = 0x7ffffffff000;
 
 Error Invalid(const std::string& path, const std::string& why) {
   return Error{ErrorKind::kInvalidInput, ENOEXEC, path + ": " + why,
@@ -101,8 +103,13 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
   bool phdr_found = false;
   for (const Elf64_Phdr& program : headers) {
     if (program.p_type == PT_LOAD) {
+      // Bounded so that no sum below can wrap: a wrapped span would slip
+      // past set-mm's check that nothing loads over what it keeps.
       if (program.p_filesz > program.p_memsz ||
-          (program.p_vaddr % kPage) != (program.p_offset % kPage)) {
+          (program.p_vaddr % kPage) != (program.p_offset % kPage) ||
+          program.p_vaddr >= kUserSpaceEnd || program.p_memsz >= kUserSpaceEnd ||
+          program.p_vaddr + program.p_memsz > kUserSpaceEnd ||
+          program.p_offset >= kUserSpaceEnd || program.p_filesz >= kUserSpaceEnd) {
         return Invalid(path, "malformed PT_LOAD segment");
       }
       image.segments.push_back({program.p_vaddr, program.p_memsz,

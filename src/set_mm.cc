@@ -527,13 +527,30 @@ Error RunAsProgram(const SetMmRequest& request) {
   }
   for (const TrampolineRange& range : keep) params->keep[params->keep_count++] = range;
   params->unmap_limit = std::max(kTaskSize, stack.end);
-  // The program's segments must not land on what is kept.
+  // Nothing may land on what is kept — above all the trampoline and its
+  // parameters, which run with the capability until the end: each segment
+  // and the brk area after the program are checked (spans cannot wrap:
+  // OpenElfImage bounds every PT_LOAD).
   const uint64_t program_start = program_bias + program->min_vaddr;
-  for (const TrampolineRange& range : keep) {
-    if (range.start < brk && program_start < range.end) {
-      return Error{ErrorKind::kInvalidInput, 0,
-                   *program_path + " would load over the stack or the vDSO", {}};
+  auto overlaps_kept = [&keep](uint64_t start, uint64_t end) {
+    for (const TrampolineRange& range : keep) {
+      if (start < range.end && range.start < end) return true;
     }
+    return false;
+  };
+  bool collides = brk > kTaskSize || overlaps_kept(program_start, brk);
+  if (interpreter) {
+    for (const LoadSegment& segment : interpreter->segments) {
+      const uint64_t start = interpreter_bias + segment.vaddr;
+      collides |= start < interpreter_reservation->start() ||
+                  PageUp(start + segment.memsz) >
+                      interpreter_reservation->start() + interpreter_reservation->length();
+    }
+  }
+  if (collides) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 *program_path + " would load over the stack, the vDSO or crpid's loader",
+                 "its program headers ask for addresses this process cannot give"};
   }
   AddSegments(*program, program_bias, *params);
   if (interpreter) AddSegments(*interpreter, interpreter_bias, *params);

@@ -294,6 +294,37 @@ TEST_F(SetMm, NoexecMount) {
   ::umount(mount_point.c_str());
 }
 
+// Hostile program headers are refused before anything is unmapped: a
+// segment whose end wraps around, and one that would cover crpid's loader
+// (the trampoline runs with the capability until its very end).
+TEST_F(SetMm, HostileProgramHeadersAreRefused) {
+  auto patch_last_load = [](uint64_t vaddr, uint64_t memsz) {
+    return [vaddr, memsz](std::vector<char>& bytes) {
+      Elf64_Ehdr header;
+      std::memcpy(&header, bytes.data(), sizeof header);
+      Elf64_Phdr* last_load = nullptr;
+      for (int i = 0; i < header.e_phnum; ++i) {
+        auto* phdr = reinterpret_cast<Elf64_Phdr*>(bytes.data() + header.e_phoff +
+                                                   i * sizeof(Elf64_Phdr));
+        if (phdr->p_type == PT_LOAD) last_load = phdr;
+      }
+      if (vaddr != 0) {
+        last_load->p_offset = vaddr % 4096 + (last_load->p_offset & ~uint64_t{4095});
+        last_load->p_vaddr = vaddr;
+      }
+      last_load->p_memsz = memsz;
+    };
+  };
+  const std::string wraps =
+      PatchedProbe("wrapping-load", patch_last_load(0, ~uint64_t{0} - 4096));
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {wraps}))), 126,
+                     wraps + ": malformed PT_LOAD segment");
+  const std::string covers =
+      PatchedProbe("covering-load", patch_last_load(0, 0x7ff000000000));
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {covers}))), 125,
+                     covers + " would load over the stack, the vDSO or crpid's loader");
+}
+
 // A failure after the point of no return: a .bss far larger than memory
 // cannot be mapped once crpid is gone. The process must end with the
 // trampoline's message, never run half-loaded.
