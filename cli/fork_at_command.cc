@@ -78,6 +78,9 @@ int RunForkAt(const ForkAtArguments& arguments) {
   request.pids = *pids;
   request.method = method;
   request.command = arguments.command;
+  // The environment crpid was started with, not glibc's secure-mode copy:
+  // COMMAND runs without any capability, like any program the user starts.
+  if (auto environment = InitialEnvironment()) request.environment = *environment;
   request.child_signal_mask = blocked.previous();
   request.capabilities = *capabilities;
   auto child = ForkAt(request);

@@ -1,6 +1,7 @@
 // crpid front end: parses arguments with CLI11 and hands each subcommand to
 // its Run function, which calls the library and picks the exit code.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 #include <fmt/core.h>
 
 #include <cstdio>
@@ -12,9 +13,17 @@
 #include "cli/map_files_dump_command.h"
 #include "cli/report.h"
 #include "cli/set_mm_command.h"
+#include "src/capabilities.h"
 
 int main(int argc, char** argv) {
   using namespace crpid::cli;
+  // Before anything else: nothing runs with the capability effective, not
+  // even argument parsing (StartUp() repeats this as phase 1).
+  if (::geteuid() != 0) {
+    if (crpid::Status cleared = crpid::ClearEffective(); !cleared) {
+      return ReportError("start-up", cleared.error());
+    }
+  }
   CLI::App app{
       "crpid: checkpoint/restore operations for ordinary users, with the "
       "single file capability CAP_CHECKPOINT_RESTORE",

@@ -96,6 +96,9 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
       !read) {
     return read.error();
   }
+  struct stat file;
+  if (::fstat(fd->get(), &file) != 0) return SystemError(errno, "fstat " + path);
+  const uint64_t file_size = static_cast<uint64_t>(file.st_size);
   image.position_independent = header.e_type == ET_DYN;
   image.entry = header.e_entry;
   image.phent = header.e_phentsize;
@@ -111,6 +114,11 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
           program.p_vaddr + program.p_memsz > kUserSpaceEnd ||
           program.p_offset >= kUserSpaceEnd || program.p_filesz >= kUserSpaceEnd) {
         return Invalid(path, "malformed PT_LOAD segment");
+      }
+      // Data past the end of the file would fault (SIGBUS) after set-mm's
+      // point of no return.
+      if (program.p_offset + program.p_filesz > file_size) {
+        return Invalid(path, "a PT_LOAD segment reaches past the end of the file");
       }
       image.segments.push_back({program.p_vaddr, program.p_memsz,
                                 program.p_filesz, program.p_offset,
@@ -146,8 +154,12 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
     image.max_vaddr = std::max(image.max_vaddr,
                                (segment.vaddr + segment.memsz + kPage - 1) & ~(kPage - 1));
   }
-  if (!image.position_independent && image.min_vaddr < 0x10000) {
-    return Invalid(path, "loads below the lowest mappable address");
+  uint64_t lowest = 0x10000;  // vm.mmap_min_addr's usual value
+  if (auto setting = ReadFileToString("/proc/sys/vm/mmap_min_addr")) {
+    lowest = std::strtoull(setting->c_str(), nullptr, 10);
+  }
+  if (!image.position_independent && image.min_vaddr < lowest) {
+    return Invalid(path, "loads below vm.mmap_min_addr (" + std::to_string(lowest) + ")");
   }
   image.fd = std::move(*fd);
   return image;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/capability.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/utsname.h>
@@ -80,6 +81,7 @@ ProbeResult Clone3(const CapabilityState&) {
   if (support == Clone3Support::kMissing) {
     return No("ENOSYS: Linux < 5.3 or a seccomp filter");
   }
+  if (support == Clone3Support::kBlocked) return No(Clone3SupportName(support));
   return Yes(Clone3SupportName(support));
 }
 
@@ -87,12 +89,17 @@ ProbeResult Clone3SetTid(const CapabilityState&) {
   const Clone3Support support = ProbeClone3();
   if (support == Clone3Support::kSetTid) return Yes("EINVAL for set_tid {-1}: understood");
   return No(support == Clone3Support::kNoSetTid ? "E2BIG: Linux < 5.5"
-                                                : "no clone3 at all");
+                                                : Clone3SupportName(support));
 }
 
 ProbeResult NsLastPid(const CapabilityState& state) {
   auto fd = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
   if (!fd) return No(fd.error().message);
+  // Restorers write and fork under this lock; the probe must not rewind the
+  // counter between another one's write and its fork.
+  if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
+    return Yes("opened; not written: another restorer holds its lock");
+  }
   char current[32] = {};
   if (::pread(fd->get(), current, sizeof current - 1, 0) <= 0) {
     return No(std::string("read: ") + std::strerror(errno));
@@ -147,7 +154,7 @@ ProbeResult MapFiles(const CapabilityState& state) {
   if (target == 0) {
     ready->read_end.Reset();
     hold->write_end.Reset();  // so that the prober closing its end is EOF
-    DropAllCapabilitiesRaw();
+    if (DropAllCapabilitiesRaw() != 0) _exit(1);  // never dumpable with it
     ::prctl(PR_SET_DUMPABLE, 1);
     const int memfd = ::memfd_create("crpid-check", MFD_CLOEXEC);
     if (memfd < 0 || ::ftruncate(memfd, 4096) != 0 ||

@@ -1,5 +1,6 @@
 #include "src/fork_at.h"
 
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -9,15 +10,19 @@
 #include <charconv>
 #include <climits>
 #include <string>
+#include <ctime>
 #include <utility>
 
 #include "src/clone3.h"
+#include "src/kernel_probe.h"
 #include "src/procfs.h"
 
 namespace crpid {
 namespace {
 
 constexpr char kGo = 'G';
+// ns_last_pid's flock is tried every 10 ms for this many times (10 s).
+constexpr int kLockTries = 1000;
 // Exit status of a child that was told not to exec (never seen by users:
 // the parent reaps it and reports its own error).
 constexpr int kChildAborted = 125;
@@ -31,6 +36,7 @@ struct ChildContext {
   int report_read;
   int report_write;
   char* const* argv;
+  char* const* envp;
   const sigset_t* signal_mask;
 };
 
@@ -50,7 +56,7 @@ struct ChildContext {
   }
   ::close(context.go_read);
   ::sigprocmask(SIG_SETMASK, context.signal_mask, nullptr);
-  ::execvp(context.argv[0], context.argv);
+  ::execvpe(context.argv[0], context.argv, context.envp);
   int err = errno;
   WriteFullyRaw(context.report_write, &err, sizeof err);
   _exit(err == ENOENT ? 127 : 126);
@@ -83,23 +89,31 @@ struct Attempt {
   Pipe go;
   Pipe report;
   std::vector<char*> argv;
+  std::vector<char*> envp;
   ChildContext context;
 };
 
 Result<Attempt> PrepareAttempt(const ForkAtRequest& request,
-                               std::vector<std::string>& argv_storage) {
+                               std::vector<std::string>& argv_storage,
+                               std::vector<std::string>& envp_storage) {
   auto go = MakePipe();
   if (!go) return go.error();
   auto report = MakePipe();
   if (!report) return report.error();
-  Attempt attempt{std::move(*go), std::move(*report), {}, {}};
+  Attempt attempt{std::move(*go), std::move(*report), {}, {}, {}};
   for (std::string& arg : argv_storage) attempt.argv.push_back(arg.data());
   attempt.argv.push_back(nullptr);
+  if (envp_storage.empty()) {
+    for (char** entry = environ; *entry != nullptr; ++entry) attempt.envp.push_back(*entry);
+  } else {
+    for (std::string& entry : envp_storage) attempt.envp.push_back(entry.data());
+  }
+  attempt.envp.push_back(nullptr);
   attempt.context = ChildContext{
       request.pids.front(),           attempt.go.read_end.get(),
       attempt.go.write_end.get(),     attempt.report.read_end.get(),
       attempt.report.write_end.get(), attempt.argv.data(),
-      &request.child_signal_mask};
+      attempt.envp.data(),            &request.child_signal_mask};
   return attempt;
 }
 
@@ -277,8 +291,21 @@ void PendingChild::Abort() {
 Status PendingChild::Release() {
   waiting_ = false;
   const char go = kGo;
-  if (WriteFullyRaw(go_.get(), &go, 1) != 1) {
-    int err = errno;
+  // A child killed while waiting makes this write raise SIGPIPE: block it
+  // for the write and discard it, so crpid reports instead of dying.
+  sigset_t pipe_signal, previous;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  const bool sent = WriteFullyRaw(go_.get(), &go, 1) == 1;
+  const int write_errno = errno;
+  if (!sent && write_errno == EPIPE) {
+    const timespec no_wait = {0, 0};
+    ::sigtimedwait(&pipe_signal, nullptr, &no_wait);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (!sent) {
+    int err = write_errno;
     go_.Reset();
     Reap(pid_);
     return SystemError(err, "cannot start the command in PID " +
@@ -303,8 +330,9 @@ namespace {
 // Creates the child with clone3; the capability is effective only around
 // the call itself.
 Result<PendingChild> ForkWithClone3(const ForkAtRequest& request,
-                                    std::vector<std::string>& argv_storage) {
-  auto attempt = PrepareAttempt(request, argv_storage);
+                                    std::vector<std::string>& argv_storage,
+                                    std::vector<std::string>& envp_storage) {
+  auto attempt = PrepareAttempt(request, argv_storage, envp_storage);
   if (!attempt) return attempt.error();
   pid_t pid;
   int err;
@@ -333,7 +361,8 @@ Result<PendingChild> ForkWithClone3(const ForkAtRequest& request,
 // turns. Any other process forking in between steals the PID: the child
 // reports where it landed, and a wrong one is discarded and retried.
 Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
-                                       std::vector<std::string>& argv_storage) {
+                                       std::vector<std::string>& argv_storage,
+                                       std::vector<std::string>& envp_storage) {
   const pid_t target = request.pids.front();
   auto last_pid = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
   if (!last_pid) {
@@ -344,15 +373,25 @@ Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
     }
     return error;
   }
-  while (::flock(last_pid->get(), LOCK_EX) != 0) {
-    if (errno != EINTR) {
+  // The file is 0666: anyone can hold this lock. Wait a while for another
+  // restorer's turn, but not forever.
+  for (int tries = 0; ::flock(last_pid->get(), LOCK_EX | LOCK_NB) != 0; ++tries) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
       return SystemError(errno, "cannot lock /proc/sys/kernel/ns_last_pid");
     }
+    if (tries == kLockTries) {
+      return Error{ErrorKind::kBusy, EWOULDBLOCK,
+                   "another process has held the lock on "
+                   "/proc/sys/kernel/ns_last_pid for " +
+                       std::to_string(kLockTries / 100) + " s",
+                   "find it with 'fuser /proc/sys/kernel/ns_last_pid'"};
+    }
+    ::usleep(10000);
   }
   const std::string previous = std::to_string(target - 1);
   for (int attempt_number = 1; attempt_number <= request.max_attempts;
        ++attempt_number) {
-    auto attempt = PrepareAttempt(request, argv_storage);
+    auto attempt = PrepareAttempt(request, argv_storage, envp_storage);
     if (!attempt) return attempt.error();
     int err = 0;
     {
@@ -404,20 +443,25 @@ Result<PendingChild> ForkAt(const ForkAtRequest& request) {
     return Error{ErrorKind::kInvalidInput, 0, "no PID or no command", {}};
   }
   std::vector<std::string> argv_storage = request.command;
+  std::vector<std::string> envp_storage = request.environment;
   if (request.method == ForkMethod::kNsLastPid) {
-    return DropCapabilitiesAfter(ForkWithNsLastPid(request, argv_storage));
+    return DropCapabilitiesAfter(ForkWithNsLastPid(request, argv_storage, envp_storage));
   }
-  Result<PendingChild> cloned = ForkWithClone3(request, argv_storage);
+  Result<PendingChild> cloned = ForkWithClone3(request, argv_storage, envp_storage);
   if (cloned) return DropCapabilitiesAfter(std::move(cloned));
   Error error = cloned.error();
-  if (error.err != ENOSYS && error.err != E2BIG) return error;
+  // A seccomp profile may answer EPERM for clone3 itself; CRIU's probe tells
+  // that from a missing capability (set_tid {-1} is refused before that).
+  const bool blocked =
+      error.err == EPERM && ProbeClone3() == Clone3Support::kBlocked;
+  if (error.err != ENOSYS && error.err != E2BIG && !blocked) return error;
   if (request.method == ForkMethod::kAuto && request.pids.size() == 1) {
-    return DropCapabilitiesAfter(ForkWithNsLastPid(request, argv_storage));
+    return DropCapabilitiesAfter(ForkWithNsLastPid(request, argv_storage, envp_storage));
   }
   error.kind = ErrorKind::kUnsupported;
-  error.message += error.err == ENOSYS
-                       ? " (no clone3: Linux < 5.3, or a seccomp filter)"
-                       : " (clone3 without set_tid: Linux < 5.5)";
+  error.message += error.err == E2BIG
+                       ? " (clone3 without set_tid: Linux < 5.5)"
+                       : " (no clone3: Linux < 5.3, or a seccomp filter)";
   error.hint = request.pids.size() > 1
                    ? "a PID list needs clone3 with set_tid (Linux 5.5+)"
                    : "use --method auto or --method ns-last-pid";

@@ -42,6 +42,7 @@ struct ForkAtRequest {
   std::vector<pid_t> pids;           // innermost namespace first
   ForkMethod method = ForkMethod::kAuto;
   std::vector<std::string> command;  // argv; argv[0] is searched in PATH
+  std::vector<std::string> environment;  // the command's; empty: environ
   sigset_t child_signal_mask;        // the child's mask at exec
   int max_attempts = 32;             // ns_last_pid: forks before giving up
   CapabilityState capabilities;      // as read at start-up

@@ -19,7 +19,8 @@ Clone3Support ProbeClone3() {
   }
   if (errno == ENOSYS) return Clone3Support::kMissing;
   if (errno == E2BIG) return Clone3Support::kNoSetTid;
-  return Clone3Support::kSetTid;
+  if (errno == EINVAL) return Clone3Support::kSetTid;
+  return Clone3Support::kBlocked;
 }
 
 const char* Clone3SupportName(Clone3Support support) {
@@ -30,6 +31,8 @@ const char* Clone3SupportName(Clone3Support support) {
       return "clone3 without set_tid";
     case Clone3Support::kSetTid:
       return "clone3 with set_tid";
+    case Clone3Support::kBlocked:
+      return "clone3 refused before set_tid was read (seccomp or an LSM)";
   }
   return "unknown";
 }

@@ -9,6 +9,7 @@ enum class Clone3Support {
   kMissing,   // ENOSYS: kernel < 5.3, or a seccomp filter (Docker's default)
   kNoSetTid,  // E2BIG: clone3 without set_tid (5.3, 5.4)
   kSetTid,    // EINVAL for set_tid = {-1}: set_tid understood (5.5+)
+  kBlocked,   // any other answer (EPERM from a seccomp profile or an LSM)
 };
 
 // Calls clone3 with set_tid = {-1}, which no kernel accepts, and reads the

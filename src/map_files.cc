@@ -15,19 +15,34 @@ Result<UniqueFd> OpenMapFile(pid_t pid, const Mapping& mapping,
                              int capability) {
   const std::string path = "/proc/" + std::to_string(pid) + "/map_files/" +
                            mapping.MapFilesName();
-  int fd;
+  int fd = -1;
   int err = 0;
+  struct stat st;
   {
     ScopedEffectiveCapability raised(capability);
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) err = errno;
+    // stat first: opening a mapped device node could do something.
+    if (::stat(path.c_str(), &st) != 0) {
+      err = errno;
+    } else if (S_ISREG(st.st_mode)) {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      if (fd < 0) err = errno;
+    }
   }
-  if (fd < 0) return SystemError(err, "cannot open " + path);
+  if (err != 0) return SystemError(err, "cannot open " + path);
+  if (fd < 0) {
+    return Error{ErrorKind::kInvalidInput, ENODEV,
+                 path + " is not a regular file (a device's mapping)", {}};
+  }
   return UniqueFd(fd);
 }
 
 Result<UniqueFd> OpenMappedPath(const Mapping& mapping) {
-  // O_NONBLOCK: if a FIFO replaced the file, open must not hang.
+  struct stat before;
+  if (::stat(mapping.path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) {
+    return Error{ErrorKind::kInvalidInput, ENODEV,
+                 mapping.path + " is not a regular file (a device's mapping)", {}};
+  }
+  // O_NONBLOCK: if a FIFO replaced the file meanwhile, open must not hang.
   auto fd = OpenFile(mapping.path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (!fd) return fd.error();
   struct stat st;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -88,10 +89,8 @@ FileKey KeyOf(const Mapping& mapping) {
   return {{mapping.device_major, mapping.device_minor}, mapping.inode};
 }
 
-Result<UniqueFd> OpenSource(const DumpRequest& request, const Mapping& mapping) {
-  if (request.by_path && mapping.kind == MappingKind::kFile) {
-    return OpenMappedPath(mapping);
-  }
+Result<UniqueFd> OpenThroughMapFiles(const DumpRequest& request,
+                                     const Mapping& mapping) {
   auto fd = OpenMapFile(request.pid, mapping,
                         CheckpointRestoreCapabilityToRaise(request.capabilities));
   if (!fd && fd.error().kind == ErrorKind::kNotFound) {
@@ -117,11 +116,56 @@ struct Inspection {
   DumpReport report;
   ProcessStat stat;
   std::map<FileKey, SourceFile> files;  // selected ones, opened
+  std::map<FileKey, uint64_t> sizes;    // of unselected ones, for listings
+  std::vector<size_t> by_path;          // entries to open by path, later
 };
 
-// Reads the maps and opens what is selected (phase 2: the capability is
-// raised around each open only). `open_all` also opens unselected mappings,
-// to learn their sizes for a listing, and tolerates failures there.
+using Opener = std::function<Result<UniqueFd>(const Mapping&)>;
+
+// Opens report entry `index` with `open` (for an unselected entry of a
+// listing, only to learn its size) and files it under its (device, inode).
+Status TakeMapping(Inspection& inspection, size_t index, bool for_listing,
+                   const Opener& open) {
+  MappedFileEntry& entry = inspection.report.mappings[index];
+  const FileKey key = KeyOf(entry.mapping);
+  if (!entry.selected) {
+    if (!for_listing) return Ok{};
+    if (!inspection.sizes.count(key)) {
+      auto fd = open(entry.mapping);
+      struct stat st;
+      if (fd && ::fstat(fd->get(), &st) == 0) inspection.sizes[key] = st.st_size;
+    }
+    if (inspection.sizes.count(key)) entry.file_size = inspection.sizes[key];
+    return Ok{};
+  }
+  auto found = inspection.files.find(key);
+  if (found == inspection.files.end()) {
+    auto fd = open(entry.mapping);
+    if (!fd && fd.error().err == ENODEV) {
+      // A device's mapping (e.g. /dev/dri/…): its memory is not a file's.
+      entry.selected = false;
+      return Ok{};
+    }
+    if (!fd) return for_listing ? Status(Ok{}) : Status(fd.error());
+    struct stat st;
+    if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat");
+    SourceFile file;
+    file.fd = std::move(*fd);
+    file.size = static_cast<uint64_t>(st.st_size);
+    file.allocated =
+        std::min<uint64_t>(file.size, static_cast<uint64_t>(st.st_blocks) * 512);
+    file.kind = entry.mapping.kind;
+    found = inspection.files.emplace(key, std::move(file)).first;
+  }
+  found->second.entries.push_back(index);
+  entry.file_size = found->second.size;
+  return Ok{};
+}
+
+// Reads the maps and opens through map_files what is selected (phase 2: the
+// capability is raised around each open only). Mappings to open by path
+// wait for OpenByPath, after every capability is dropped. A listing also
+// learns the sizes of unselected mappings and tolerates failures.
 Result<Inspection> Inspect(const DumpRequest& request, bool for_listing) {
   auto stat = CheckProcess(request.pid);
   if (!stat) return stat.error();
@@ -138,46 +182,36 @@ Result<Inspection> Inspect(const DumpRequest& request, bool for_listing) {
   if (auto comm = ReadComm(request.pid)) report.comm = *comm;
   RaiseOpenFileLimit();
 
-  std::map<FileKey, uint64_t> sizes;  // of unselected files, for listings
+  const Opener privileged = [&request](const Mapping& mapping) {
+    return OpenThroughMapFiles(request, mapping);
+  };
   for (const Mapping& mapping : *maps) {
     if (mapping.inode == 0) continue;
     MappedFileEntry entry;
     entry.mapping = mapping;
     entry.selected = Selects(request.selection, mapping.kind);
-    const size_t index = report.mappings.size();
     report.mappings.push_back(std::move(entry));
-    const FileKey key = KeyOf(mapping);
-    if (!report.mappings[index].selected) {
-      if (!for_listing) continue;
-      if (!sizes.count(key)) {
-        auto fd = OpenSource(request, mapping);
-        struct stat st;
-        if (fd && ::fstat(fd->get(), &st) == 0) sizes[key] = st.st_size;
-      }
-      if (sizes.count(key)) report.mappings[index].file_size = sizes[key];
+    const size_t index = report.mappings.size() - 1;
+    if (request.by_path && mapping.kind == MappingKind::kFile) {
+      inspection.by_path.push_back(index);
       continue;
     }
-    auto found = inspection.files.find(key);
-    if (found == inspection.files.end()) {
-      auto fd = OpenSource(request, mapping);
-      if (!fd) {
-        if (for_listing) continue;
-        return fd.error();
-      }
-      struct stat st;
-      if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat");
-      SourceFile file;
-      file.fd = std::move(*fd);
-      file.size = static_cast<uint64_t>(st.st_size);
-      file.allocated = std::min<uint64_t>(file.size,
-                                          static_cast<uint64_t>(st.st_blocks) * 512);
-      file.kind = mapping.kind;
-      found = inspection.files.emplace(key, std::move(file)).first;
+    if (Status taken = TakeMapping(inspection, index, for_listing, privileged); !taken) {
+      return taken.error();
     }
-    found->second.entries.push_back(index);
-    report.mappings[index].file_size = found->second.size;
   }
   return inspection;
+}
+
+// The --by-path opens, once nothing privileged is left (phase 3).
+Status OpenByPath(Inspection& inspection, bool for_listing) {
+  const Opener by_path = [](const Mapping& mapping) { return OpenMappedPath(mapping); };
+  for (size_t index : inspection.by_path) {
+    if (Status taken = TakeMapping(inspection, index, for_listing, by_path); !taken) {
+      return taken;
+    }
+  }
+  return Ok{};
 }
 
 // Removes a directory tree on scope exit unless dismissed.
@@ -240,6 +274,33 @@ Status Publish(const std::string& temporary, const std::string& directory,
                   RENAME_NOREPLACE) == 0) {
     return Ok{};
   }
+  if (errno == EINVAL) {
+    // NFS, Lustre and other filesystems refuse renameat2's flags: plain
+    // rename, the old dump (with --force) moved aside first.
+    struct stat st;
+    if (::lstat(directory.c_str(), &st) == 0) {
+      if (!force) {
+        return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
+                     "choose a new directory, or --force to replace it"};
+      }
+      const std::string aside = temporary + ".old";
+      if (::rename(directory.c_str(), aside.c_str()) != 0) {
+        return OutputError(errno, "cannot move " + directory + " aside", directory);
+      }
+      std::error_code ignored;
+      if (::rename(temporary.c_str(), directory.c_str()) != 0) {
+        const int err = errno;
+        ::rename(aside.c_str(), directory.c_str());
+        return OutputError(err, "cannot rename " + temporary + " to " + directory,
+                           directory);
+      }
+      std::filesystem::remove_all(aside, ignored);
+      return Ok{};
+    }
+    if (::rename(temporary.c_str(), directory.c_str()) == 0) return Ok{};
+    return OutputError(errno, "cannot rename " + temporary + " to " + directory,
+                       directory);
+  }
   if ((errno != EEXIST && errno != ENOTEMPTY) || !force) {
     if (errno == EEXIST || errno == ENOTEMPTY) {
       return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
@@ -283,14 +344,30 @@ nlohmann::json EntryJson(const MappedFileEntry& entry) {
 
 // A manifest's file name must stay inside the dump.
 bool IsSafeSavedName(const std::string& name) {
-  static const std::regex kPattern("files/[0-9]{4}-[a-z-]+");
+  static const std::regex kPattern("files/[0-9]{4,}-[a-z-]+");
   return std::regex_match(name, kPattern);
+}
+
+// Parsed JSON of a crpid map-files manifest (hostile input: no throwing).
+bool IsDumpManifest(const nlohmann::json& manifest) {
+  return !manifest.is_discarded() && manifest.is_object() &&
+         manifest.contains("format") && manifest["format"].is_string() &&
+         manifest["format"].get<std::string>() == "crpid-map-files" &&
+         manifest.contains("mappings");
+}
+
+// True if directory holds a crpid dump: --force replaces nothing else.
+bool IsDumpDirectory(const std::string& directory) {
+  auto fd = OpenFile(directory + "/" + kManifestName, O_RDONLY | O_NOFOLLOW);
+  if (!fd) return false;
+  auto text = ReadAll(fd->get());
+  return text && IsDumpManifest(nlohmann::json::parse(*text, nullptr, false));
 }
 
 }  // namespace
 
 bool Selects(DumpSelection selection, MappingKind kind) {
-  if (kind == MappingKind::kAnonymous) return false;
+  if (kind == MappingKind::kAnonymous || kind == MappingKind::kSpecial) return false;
   switch (selection) {
     case DumpSelection::kUnreachable:
       return ReachableOnlyThroughMapFiles(kind);
@@ -330,6 +407,7 @@ Result<DumpReport> ListMappedFiles(const DumpRequest& request) {
   auto inspection = Inspect(request, /*for_listing=*/true);
   if (Status dropped = DropCapabilitiesForGood(); !dropped) return dropped.error();
   if (!inspection) return inspection.error();
+  if (Status opened = OpenByPath(*inspection, true); !opened) return opened.error();
   return std::move(inspection->report);
 }
 
@@ -340,6 +418,7 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
   // follows writes to a path the user chose.
   if (Status dropped = DropCapabilitiesForGood(); !dropped) return dropped.error();
   if (!inspection) return inspection.error();
+  if (Status opened = OpenByPath(*inspection, false); !opened) return opened.error();
   DumpReport& report = inspection->report;
   const std::string& directory = request.directory;
 
@@ -349,10 +428,11 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
                  "choose a new directory, or --force to replace it"};
   }
   if (request.force && ::lstat(directory.c_str(), &existing) == 0 &&
-      !S_ISDIR(existing.st_mode)) {
+      (!S_ISDIR(existing.st_mode) || !IsDumpDirectory(directory))) {
     return Error{ErrorKind::kInvalidInput, ENOTDIR,
-                 directory + " exists and is not a directory",
-                 "--force replaces only an earlier dump directory"};
+                 directory + " exists and is not a crpid dump",
+                 "--force replaces only an earlier dump directory; choose "
+                 "another path"};
   }
   auto temporary = MakeTemporaryBeside(directory);
   if (!temporary) return temporary.error();
@@ -429,9 +509,7 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
   auto text = ReadAll(fd->get());
   if (!text) return text.error();
   nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
-  if (manifest.is_discarded() || !manifest.is_object() ||
-      manifest.value("format", "") != "crpid-map-files" ||
-      !manifest.contains("mappings") || !manifest["mappings"].is_array()) {
+  if (!IsDumpManifest(manifest) || !manifest["mappings"].is_array()) {
     return Error{ErrorKind::kInvalidInput, 0,
                  directory + "/" + kManifestName +
                      " is not a crpid map-files manifest",
@@ -453,6 +531,9 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
                               : UINT64_MAX;
     expected[name] = {checksum, size};
   }
+  // Names are "files/NNNN-kind"; the files directory itself must not be a
+  // symlink leading out of the dump.
+  auto files = OpenFile(directory + "/" + kFilesDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   std::vector<VerifiedFile> results;
   for (const auto& [name, want] : expected) {
     VerifiedFile result;
@@ -462,13 +543,20 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
       results.push_back(result);
       continue;
     }
-    auto file = OpenFile(directory + "/" + name, O_RDONLY | O_NOFOLLOW);
-    if (!file) {
-      result.problem = file.error().message;
+    if (!files) {
+      result.problem = files.error().message;
       results.push_back(result);
       continue;
     }
-    auto sum = ChecksumSparse(file->get());
+    const std::string base = name.substr(sizeof kFilesDir);
+    const int fd = ::openat(files->get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      result.problem = SystemError(errno, "cannot open " + name).message;
+      results.push_back(result);
+      continue;
+    }
+    UniqueFd file(fd);
+    auto sum = ChecksumSparse(file.get());
     if (!sum) {
       result.problem = sum.error().message;
     } else if (sum->size != want.second) {

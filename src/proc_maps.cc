@@ -22,6 +22,7 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
 
 MappingKind Classify(uint64_t inode, std::string_view path) {
   if (inode == 0) return MappingKind::kAnonymous;
+  if (path.empty() || path.front() != '/') return MappingKind::kSpecial;
   const bool deleted = EndsWith(path, kDeletedSuffix);
   if (StartsWith(path, "/memfd:")) return MappingKind::kMemfd;
   if (deleted && path == "/dev/zero (deleted)") {
@@ -53,6 +54,8 @@ const char* MappingKindName(MappingKind kind) {
       return "shared-anonymous";
     case MappingKind::kSysvShm:
       return "sysv-shm";
+    case MappingKind::kSpecial:
+      return "special";
   }
   return "unknown";
 }

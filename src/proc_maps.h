@@ -20,6 +20,7 @@ enum class MappingKind {
   kMemfd,            // memfd_create(): "/memfd:NAME (deleted)"
   kSharedAnonymous,  // MAP_SHARED|MAP_ANONYMOUS: "/dev/zero (deleted)"
   kSysvShm,          // shmat(): "/SYSV%08x (deleted)"
+  kSpecial,          // not a file: "anon_inode:[io_uring]", DMA buffers…
 };
 const char* MappingKindName(MappingKind kind);
 

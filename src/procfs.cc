@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "src/unique_fd.h"
@@ -97,6 +98,38 @@ Result<ProcessStat> ReadProcessStat(pid_t pid) {
 
 std::string ReadExeLink(pid_t pid) {
   return ReadLink(("/proc/" + std::to_string(pid) + "/exe").c_str());
+}
+
+Result<std::vector<std::string>> InitialEnvironment() {
+  auto stat = ReadFileToString("/proc/self/stat");
+  if (!stat) return stat.error();
+  const size_t close = stat->rfind(')');
+  if (close == std::string::npos) {
+    return Error{ErrorKind::kSystem, 0, "cannot parse /proc/self/stat", {}};
+  }
+  // Fields after ") S ": field 4 onwards; env_start and env_end are 50, 51.
+  const char* cursor = stat->c_str() + close + 4;
+  unsigned long long env_start = 0, env_end = 0;
+  for (int field = 4; field <= 51; ++field) {
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(cursor, &end, 10);
+    if (end == cursor) break;
+    if (field == 50) env_start = value;
+    if (field == 51) env_end = value;
+    cursor = end;
+  }
+  if (env_start == 0 || env_end < env_start) {
+    return Error{ErrorKind::kSystem, 0, "no environment range in /proc/self/stat", {}};
+  }
+  std::vector<std::string> environment;
+  const char* text = reinterpret_cast<const char*>(env_start);
+  const char* text_end = reinterpret_cast<const char*>(env_end);
+  while (text < text_end) {
+    const size_t length = ::strnlen(text, static_cast<size_t>(text_end - text));
+    if (length > 0) environment.emplace_back(text, length);
+    text += length + 1;
+  }
+  return environment;
 }
 
 bool InNonInitialUserNamespace() {

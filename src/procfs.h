@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "src/result.h"
 
@@ -40,6 +41,13 @@ Result<ProcessStat> ReadProcessStat(pid_t pid);
 
 // readlink of /proc/PID/exe; empty when the kernel refuses or there is none.
 std::string ReadExeLink(pid_t pid);
+
+// The environment this process was started with, as execve laid it out
+// ([env_start, env_end) of /proc/self/stat). Started with a file
+// capability, crpid runs in glibc's secure mode, which removes LD_*, TMPDIR
+// and similar variables from `environ`; the programs crpid starts after
+// dropping every capability get them back from here.
+Result<std::vector<std::string>> InitialEnvironment();
 
 // True when the caller runs in a user namespace other than the initial one.
 bool InNonInitialUserNamespace();

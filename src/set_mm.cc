@@ -24,6 +24,7 @@
 
 #include "src/elf_image.h"
 #include "src/proc_maps.h"
+#include "src/procfs.h"
 #include "src/trampoline.h"
 #include "src/unique_fd.h"
 
@@ -32,7 +33,8 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 // Where x86_64 execve puts PIE programs (ELF_ET_DYN_BASE, 2/3 of the 47-bit
-// TASK_SIZE); a random page offset follows, as with ASLR.
+// TASK_SIZE); a random offset of up to 2^28 pages follows, as with ASLR's
+// default mmap_rnd_bits.
 constexpr uint64_t kDynamicBase = 0x555555554000;
 // The 47-bit user address space of 4-level paging.
 constexpr uint64_t kTaskSize = 0x7ffffffff000;
@@ -435,7 +437,7 @@ Error RunAsProgram(const SetMmRequest& request) {
   const bool randomize = AddressRandomization();
   const uint64_t program_bias =
       program->position_independent
-          ? kDynamicBase + (randomize ? RandomPages(1 << 20) * kPage : 0) -
+          ? kDynamicBase + (randomize ? RandomPages(1 << 28) * kPage : 0) -
                 program->min_vaddr
           : 0;
   std::optional<Mapped> interpreter_reservation;
@@ -469,8 +471,14 @@ Error RunAsProgram(const SetMmRequest& request) {
   keep.push_back({stack.start, stack.end});
 
   // The program's view of itself, as execve would build it.
+  // The environment crpid was started with, not glibc's secure-mode copy
+  // (see InitialEnvironment): PROGRAM runs without any capability.
   std::vector<std::string> environment;
-  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
+  if (auto initial = InitialEnvironment()) {
+    environment = *initial;
+  } else {
+    for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
+  }
   const uint64_t phdr = program_bias + program->phdr_vaddr;
   const uint64_t entry = program_bias + program->entry;
   std::map<uint64_t, uint64_t> values = {

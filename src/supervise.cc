@@ -1,6 +1,7 @@
 #include "src/supervise.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
@@ -13,9 +14,14 @@ constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
 
 volatile sig_atomic_t g_forward_to = 0;
 
-void ForwardSignal(int signal_number) {
+// A signal the kernel sent to the whole foreground process group (Ctrl-C,
+// Ctrl-\, a hangup: si_code SI_KERNEL) has reached the child too: passing it
+// on would deliver it twice.
+void ForwardSignal(int signal_number, siginfo_t* info, void*) {
   const int saved_errno = errno;
-  if (g_forward_to > 0) ::kill(g_forward_to, signal_number);
+  if (g_forward_to > 0 && info->si_code != SI_KERNEL) {
+    ::kill(g_forward_to, signal_number);
+  }
   errno = saved_errno;
 }
 
@@ -45,24 +51,29 @@ int ShellStatus(int wait_status) {
 Result<int> WaitForwardingSignals(pid_t child) {
   g_forward_to = child;
   struct sigaction forward = {};
-  forward.sa_handler = ForwardSignal;
-  forward.sa_flags = SA_RESTART;
+  forward.sa_sigaction = ForwardSignal;
+  forward.sa_flags = SA_RESTART | SA_SIGINFO;
   sigemptyset(&forward.sa_mask);
   for (int signal_number : kForwarded) {
     ::sigaction(signal_number, &forward, nullptr);
   }
   sigset_t forwarded = ForwardedSignals();
   ::sigprocmask(SIG_UNBLOCK, &forwarded, nullptr);
-  int status = 0;
-  pid_t waited;
+  // Wait without reaping, stop forwarding, then reap: the PID cannot be
+  // reused by another process while a signal might still be sent to it.
+  siginfo_t exited = {};
+  int waited;
   do {
-    waited = ::waitpid(child, &status, 0);
+    waited = ::waitid(P_PID, static_cast<id_t>(child), &exited, WEXITED | WNOWAIT);
   } while (waited < 0 && errno == EINTR);
   const int err = errno;
   ::sigprocmask(SIG_BLOCK, &forwarded, nullptr);
   g_forward_to = 0;
   if (waited < 0) {
-    return SystemError(err, "waitpid " + std::to_string(child));
+    return SystemError(err, "waitid " + std::to_string(child));
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   return ShellStatus(status);
 }

@@ -290,6 +290,17 @@ TEST_F(ForkAt, CommandNotFoundAndNotExecutable) {
             "crpid: fork-at: cannot run '/etc/passwd': Permission denied\n");
 }
 
+// glibc's secure mode stripped LD_LIBRARY_PATH, TMPDIR and the like from
+// crpid's own environment; the command, without any capability, gets them.
+TEST_F(ForkAt, CommandGetsTheCallersWholeEnvironment) {
+  RunResult result = RunProgram(AsNobody(
+      {"env", "TMPDIR=/scratch/tmp", "LD_LIBRARY_PATH=/opt/lib", "JOB=42", cap_path(),
+       "fork-at", std::to_string(FreePid()), "--", "sh", "-c",
+       "echo $TMPDIR $LD_LIBRARY_PATH $JOB"}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "/scratch/tmp /opt/lib 42\n");
+}
+
 TEST_F(ForkAt, PassesOnTheExitStatus) {
   RunResult result = RunProgram(AsNobody(ForkAtArgs(
       cap_path(), "auto", std::to_string(FreePid()), {"sh", "-c", "exit 7"})));

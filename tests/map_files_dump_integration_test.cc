@@ -453,6 +453,31 @@ TEST_F(MapFilesDump, VerifyFindsACorruptedFile) {
   EXPECT_THAT(verified.out, HasSubstr("3 files verified, 1 mismatched"));
 }
 
+TEST_F(MapFilesDump, VerifySurvivesAHostileManifest) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump);
+  for (const char* manifest :
+       {R"({"format":1,"mappings":[]})", R"([1,2,3])", R"({"format":"crpid-map-files",)"
+        R"("mappings":{"saved_as":7}})", "not json"}) {
+    std::ofstream(dump + "/manifest.json") << manifest;
+    RunResult verified = RunProgram({copies_.with_ep, "map-files-dump", "--verify", dump});
+    testing::ExpectOneErrorLine(verified, "map-files-dump",
+                                "is not a crpid map-files manifest");
+  }
+}
+
+TEST_F(MapFilesDump, ForceReplacesOnlyADump) {
+  auto target = StartTarget();
+  const std::string project = work_ + "/project";
+  std::filesystem::create_directories(project);
+  std::ofstream(project + "/precious") << "keep me";
+  ASSERT_EQ(::chown(project.c_str(), kNobody, kNobody), 0);
+  RunResult result = RunProgram(
+      AsNobody(Dump(copies_.with_ep, target->pid(), {"--force", "-o", project})));
+  ExpectOneErrorLine(result, project + " exists and is not a crpid dump");
+  EXPECT_EQ(ReadFileOrEmpty(project + "/precious"), "keep me");
+}
+
 TEST_F(MapFilesDump, VerifyRefusesNamesOutsideTheDump) {
   const std::string dump = work_ + "/hostile";
   std::filesystem::create_directories(dump);

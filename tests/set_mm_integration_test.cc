@@ -325,6 +325,26 @@ TEST_F(SetMm, HostileProgramHeadersAreRefused) {
                      covers + " would load over the stack, the vDSO or crpid's loader");
 }
 
+TEST_F(SetMm, SegmentPastTheEndOfTheFileIsRefused) {
+  const std::string truncated = copies_.dir + "/truncated";
+  std::filesystem::copy_file(Probe("set_mm_probe_static"), truncated);
+  std::filesystem::resize_file(truncated, std::filesystem::file_size(truncated) / 2);
+  ::chmod(truncated.c_str(), 0755);
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {truncated}))), 126,
+                     "a PT_LOAD segment reaches past the end of the file");
+}
+
+TEST_F(SetMm, ProgramGetsTheCallersWholeEnvironment) {
+  std::vector<std::string> argv = {"env", "TMPDIR=/scratch/tmp", "LD_LIBRARY_PATH=/opt/lib"};
+  for (const std::string& arg :
+       SetMmArgs(copies_.with_ep, {"sh", "-c", "echo $TMPDIR $LD_LIBRARY_PATH"}, "")) {
+    if (arg != "env") argv.push_back(arg);
+  }
+  RunResult result = RunProgram(AsNobody(argv));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "/scratch/tmp /opt/lib\n");
+}
+
 // A failure after the point of no return: a .bss far larger than memory
 // cannot be mapped once crpid is gone. The process must end with the
 // trampoline's message, never run half-loaded.
