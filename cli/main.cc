@@ -17,8 +17,11 @@
 
 int main(int argc, char** argv) {
   using namespace crpid::cli;
-  // Before anything else: nothing runs with the capability effective, not
-  // even argument parsing (StartUp() repeats this as phase 1).
+  // Phase 1 before anything else: nothing runs with the capability
+  // effective, not even argument parsing. Root (euid 0, also in a user
+  // namespace) holds its capabilities by being root, not through crpid's
+  // file; emptying its effective set would only make the kernel's ptrace
+  // checks refuse root's own processes. Phase 3 still drops everything.
   if (::geteuid() != 0) {
     if (crpid::Status cleared = crpid::ClearEffective(); !cleared) {
       return ReportError("start-up", cleared.error());

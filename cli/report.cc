@@ -4,8 +4,6 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
-
 #include <cstdio>
 
 #include "cli/exit_codes.h"
@@ -29,18 +27,10 @@ Result<CapabilityState> StartUp() {
   }
   auto state = ReadCapabilityState();
   if (!state) return state;
-  // Root (euid 0, also inside a user namespace) holds its capabilities by
-  // being root, not through crpid's file: it crosses no boundary, and
-  // emptying its effective set would only make the kernel's ptrace checks
-  // refuse root's own processes. Phase 3 still drops everything.
-  if (::geteuid() != 0) {
-    if (Status cleared = ClearEffective(); !cleared) return cleared.error();
-  }
   spdlog::debug(
       "capabilities: cap_last_cap={} CAP_CHECKPOINT_RESTORE permitted={} "
-      "effective-at-start={} bounding={} no_new_privs={} file-grants={}",
+      "bounding={} no_new_privs={} file-grants={}",
       state->cap_last_cap, state->checkpoint_restore_permitted,
-      state->checkpoint_restore_effective,
       state->checkpoint_restore_in_bounding, state->no_new_privs,
       state->file_grants_checkpoint_restore);
   return state;

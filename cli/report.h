@@ -16,8 +16,8 @@ inline constexpr char kVersion[] = "0.1.0";
 // an explicit --log-level wins.
 void SetUpLogging(int verbosity, const std::string& log_level);
 
-// Phase 1 of the privilege model (src/capabilities.h): refuse setuid, read
-// the capability state once, empty the effective set.
+// The rest of phase 1 (src/capabilities.h), after main() has emptied the
+// effective set: refuse setuid, read the capability state once.
 Result<CapabilityState> StartUp();
 
 // The remedy for an EPERM from a privileged syscall, given what crpid holds:

@@ -63,8 +63,6 @@ Result<CapabilityState> ReadCapabilityState() {
   if (caps.get() == nullptr) return SystemError(errno, "capget");
   state.checkpoint_restore_permitted =
       HasFlag(caps.get(), kCapCheckpointRestore, CAP_PERMITTED);
-  state.checkpoint_restore_effective =
-      HasFlag(caps.get(), kCapCheckpointRestore, CAP_EFFECTIVE);
   state.sys_admin_permitted = HasFlag(caps.get(), CAP_SYS_ADMIN, CAP_PERMITTED);
   state.checkpoint_restore_in_bounding =
       ::prctl(PR_CAPBSET_READ, kCapCheckpointRestore, 0, 0, 0) == 1;

@@ -1,8 +1,9 @@
 // What crpid holds and the scoped use of CAP_CHECKPOINT_RESTORE.
 //
 // Privilege phases, in order (every subcommand follows them):
-//  1. Start-up: RefuseSetuid(); ReadCapabilityState() once; ClearEffective()
-//     so no capability is effective while arguments and /proc are parsed.
+//  1. Start-up: ClearEffective() first thing in main(), so no capability is
+//     effective while arguments and /proc are parsed; then RefuseSetuid()
+//     and ReadCapabilityState() once.
 //     Installed `+ep` or `+p`, the capability then sits only in the permitted
 //     set. Root (euid 0) keeps its own sets: the file grants it nothing.
 //  2. The one privileged syscall (clone3 with set_tid, the ns_last_pid write,
@@ -32,7 +33,6 @@ struct CapabilityState {
   int cap_last_cap = -1;           // /proc/sys/kernel/cap_last_cap
   bool checkpoint_restore_known = false;  // cap_last_cap >= 40
   bool checkpoint_restore_permitted = false;
-  bool checkpoint_restore_effective = false;  // as found at start-up
   bool checkpoint_restore_in_bounding = false;
   bool sys_admin_permitted = false;
   bool no_new_privs = false;

@@ -423,16 +423,17 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
   const std::string& directory = request.directory;
 
   struct stat existing;
-  if (::lstat(directory.c_str(), &existing) == 0 && !request.force) {
-    return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
-                 "choose a new directory, or --force to replace it"};
-  }
-  if (request.force && ::lstat(directory.c_str(), &existing) == 0 &&
-      (!S_ISDIR(existing.st_mode) || !IsDumpDirectory(directory))) {
-    return Error{ErrorKind::kInvalidInput, ENOTDIR,
-                 directory + " exists and is not a crpid dump",
-                 "--force replaces only an earlier dump directory; choose "
-                 "another path"};
+  if (::lstat(directory.c_str(), &existing) == 0) {
+    if (!request.force) {
+      return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
+                   "choose a new directory, or --force to replace it"};
+    }
+    if (!S_ISDIR(existing.st_mode) || !IsDumpDirectory(directory)) {
+      return Error{ErrorKind::kInvalidInput, ENOTDIR,
+                   directory + " exists and is not a crpid dump",
+                   "--force replaces only an earlier dump directory; choose "
+                   "another path"};
+    }
   }
   auto temporary = MakeTemporaryBeside(directory);
   if (!temporary) return temporary.error();

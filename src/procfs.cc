@@ -63,36 +63,44 @@ bool ChildrenShareOwnPidNamespace() {
   return own.empty() || children.empty() || own == children;
 }
 
-Result<ProcessStat> ReadProcessStat(pid_t pid) {
-  auto text = ReadFileToString("/proc/" + std::to_string(pid) + "/stat");
+Result<std::vector<uint64_t>> ReadStatFields(const std::string& pid) {
+  auto text = ReadFileToString("/proc/" + pid + "/stat");
   if (!text) {
     Error error = text.error();
     if (error.err == ENOENT) {
       error.kind = ErrorKind::kNotFound;
-      error.message = "no process with PID " + std::to_string(pid);
+      error.message = "no process with PID " + pid;
     }
     return error;
   }
   // "pid (comm) state ppid …": comm may hold spaces and ')', so the fields
-  // start after the last ')'.
-  size_t close = text->rfind(')');
+  // start after the last ')'; the state is field 3.
+  const size_t close = text->rfind(')');
   if (close == std::string::npos || close + 2 >= text->size()) {
-    return Error{ErrorKind::kSystem, 0,
-                 "cannot parse /proc/" + std::to_string(pid) + "/stat", {}};
+    return Error{ErrorKind::kSystem, 0, "cannot parse /proc/" + pid + "/stat", {}};
   }
-  ProcessStat stat;
-  stat.state = (*text)[close + 2];
-  // Fields after the state, 1-based as in proc(5): flags is field 9, start
-  // time field 22; the state is field 3.
+  std::vector<uint64_t> fields = {0, 0, 0, static_cast<uint64_t>((*text)[close + 2])};
   const char* cursor = text->c_str() + close + 3;
-  for (int field = 4; field <= 22; ++field) {
+  for (;;) {
     char* end = nullptr;
-    unsigned long long value = std::strtoull(cursor, &end, 10);
+    const unsigned long long value = std::strtoull(cursor, &end, 10);
     if (end == cursor) break;
-    if (field == 9) stat.kernel_thread = (value & 0x00200000) != 0;
-    if (field == 22) stat.start_time = value;
+    fields.push_back(value);
     cursor = end;
   }
+  return fields;
+}
+
+Result<ProcessStat> ReadProcessStat(pid_t pid) {
+  auto fields = ReadStatFields(std::to_string(pid));
+  if (!fields) return fields.error();
+  if (fields->size() <= 22) {
+    return Error{ErrorKind::kSystem, 0, "short /proc/" + std::to_string(pid) + "/stat", {}};
+  }
+  ProcessStat stat;
+  stat.state = static_cast<char>((*fields)[3]);
+  stat.kernel_thread = ((*fields)[9] & 0x00200000) != 0;  // PF_KTHREAD
+  stat.start_time = (*fields)[22];
   return stat;
 }
 
@@ -101,23 +109,10 @@ std::string ReadExeLink(pid_t pid) {
 }
 
 Result<std::vector<std::string>> InitialEnvironment() {
-  auto stat = ReadFileToString("/proc/self/stat");
-  if (!stat) return stat.error();
-  const size_t close = stat->rfind(')');
-  if (close == std::string::npos) {
-    return Error{ErrorKind::kSystem, 0, "cannot parse /proc/self/stat", {}};
-  }
-  // Fields after ") S ": field 4 onwards; env_start and env_end are 50, 51.
-  const char* cursor = stat->c_str() + close + 4;
-  unsigned long long env_start = 0, env_end = 0;
-  for (int field = 4; field <= 51; ++field) {
-    char* end = nullptr;
-    const unsigned long long value = std::strtoull(cursor, &end, 10);
-    if (end == cursor) break;
-    if (field == 50) env_start = value;
-    if (field == 51) env_end = value;
-    cursor = end;
-  }
+  auto fields = ReadStatFields("self");
+  if (!fields) return fields.error();
+  const uint64_t env_start = fields->size() > 51 ? (*fields)[50] : 0;
+  const uint64_t env_end = fields->size() > 51 ? (*fields)[51] : 0;
   if (env_start == 0 || env_end < env_start) {
     return Error{ErrorKind::kSystem, 0, "no environment range in /proc/self/stat", {}};
   }

@@ -30,6 +30,11 @@ bool PidInUse(pid_t pid);
 // after `unshare --pid` without --fork: they go into a new one).
 bool ChildrenShareOwnPidNamespace();
 
+// The numeric fields of /proc/PID/stat, indexed by their proc(5) number
+// (1-based; the pid, comm and state slots 1-3 hold 0). "self" for the
+// caller. kNotFound if there is no such process.
+Result<std::vector<uint64_t>> ReadStatFields(const std::string& pid);
+
 struct ProcessStat {
   char state = '?';            // R, S, D, Z (zombie), …
   bool kernel_thread = false;  // PF_KTHREAD in the flags field

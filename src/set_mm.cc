@@ -61,22 +61,12 @@ int ProtectionOf(uint32_t flags) {
 
 // The current memory map descriptors, as the kernel has them, for the probe.
 Result<TrampolineMmMap> CurrentMmMap() {
-  auto stat = ReadFileToString("/proc/self/stat");
+  auto stat = ReadStatFields("self");
   if (!stat) return stat.error();
-  size_t close = stat->rfind(')');
-  std::vector<uint64_t> fields = {0, 0, 0};  // pid, comm, state: unused
-  const char* cursor = stat->c_str() + close + 3;
-  while (*cursor != 0) {
-    char* end = nullptr;
-    fields.push_back(std::strtoull(cursor, &end, 10));
-    if (end == cursor) break;
-    cursor = end;
+  if (stat->size() <= 51) {
+    return Error{ErrorKind::kSystem, 0, "short /proc/self/stat", {}};
   }
-  if (fields.size() < 52) {
-    return Error{ErrorKind::kSystem, 0, "cannot parse /proc/self/stat", {}};
-  }
-  // proc(5) field numbers, 1-based.
-  auto field = [&fields](int number) { return fields[number - 1]; };
+  auto field = [&stat](int number) { return (*stat)[number]; };
   TrampolineMmMap map{};
   map.start_code = field(26);
   map.end_code = field(27);
@@ -97,8 +87,6 @@ struct StackRange {
   uint64_t start = 0;
   uint64_t end = 0;
 };
-
-Result<std::vector<Mapping>> OwnMaps() { return ReadMaps(::getpid()); }
 
 // Lays out the initial stack as execve does, top down: an 8-byte end
 // marker, AT_EXECFN, the environment and argument strings, the platform
@@ -454,7 +442,7 @@ Error RunAsProgram(const SetMmRequest& request) {
       PageUp(program_bias + program->max_vaddr) +
       (randomize ? RandomPages(8192) * kPage : 0);  // up to 32 MiB, as x86_64
 
-  auto maps = OwnMaps();
+  auto maps = ReadMaps(::getpid());
   if (!maps) return maps.error();
   StackRange stack;
   std::vector<TrampolineRange> keep;

@@ -144,6 +144,21 @@ class SetMm : public InstalledCrpidTest {
 
 };
 
+// An ELF patch: the last PT_LOAD's p_memsz set to memsz.
+std::function<void(std::vector<char>&)> LastLoadMemsz(uint64_t memsz) {
+  return [memsz](std::vector<char>& bytes) {
+    Elf64_Ehdr header;
+    std::memcpy(&header, bytes.data(), sizeof header);
+    Elf64_Phdr* last_load = nullptr;
+    for (int i = 0; i < header.e_phnum; ++i) {
+      auto* phdr = reinterpret_cast<Elf64_Phdr*>(bytes.data() + header.e_phoff +
+                                                 i * sizeof(Elf64_Phdr));
+      if (phdr->p_type == PT_LOAD) last_load = phdr;
+    }
+    last_load->p_memsz = memsz;
+  };
+}
+
 TEST_F(SetMm, CapabilityPresentAsNobody) {
   for (const char* name : kProbes) {
     SCOPED_TRACE(name);
@@ -298,29 +313,12 @@ TEST_F(SetMm, NoexecMount) {
 // segment whose end wraps around, and one that would cover crpid's loader
 // (the trampoline runs with the capability until its very end).
 TEST_F(SetMm, HostileProgramHeadersAreRefused) {
-  auto patch_last_load = [](uint64_t vaddr, uint64_t memsz) {
-    return [vaddr, memsz](std::vector<char>& bytes) {
-      Elf64_Ehdr header;
-      std::memcpy(&header, bytes.data(), sizeof header);
-      Elf64_Phdr* last_load = nullptr;
-      for (int i = 0; i < header.e_phnum; ++i) {
-        auto* phdr = reinterpret_cast<Elf64_Phdr*>(bytes.data() + header.e_phoff +
-                                                   i * sizeof(Elf64_Phdr));
-        if (phdr->p_type == PT_LOAD) last_load = phdr;
-      }
-      if (vaddr != 0) {
-        last_load->p_offset = vaddr % 4096 + (last_load->p_offset & ~uint64_t{4095});
-        last_load->p_vaddr = vaddr;
-      }
-      last_load->p_memsz = memsz;
-    };
-  };
   const std::string wraps =
-      PatchedProbe("wrapping-load", patch_last_load(0, ~uint64_t{0} - 4096));
+      PatchedProbe("wrapping-load", LastLoadMemsz(~uint64_t{0} - 4096));
   ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {wraps}))), 126,
                      wraps + ": malformed PT_LOAD segment");
   const std::string covers =
-      PatchedProbe("covering-load", patch_last_load(0, 0x7ff000000000));
+      PatchedProbe("covering-load", LastLoadMemsz(0x7ff000000000));
   ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {covers}))), 125,
                      covers + " would load over the stack, the vDSO or crpid's loader");
 }
@@ -349,17 +347,7 @@ TEST_F(SetMm, ProgramGetsTheCallersWholeEnvironment) {
 // cannot be mapped once crpid is gone. The process must end with the
 // trampoline's message, never run half-loaded.
 TEST_F(SetMm, FailureAfterThePointOfNoReturnEndsTheProcess) {
-  const std::string huge = PatchedProbe("huge-bss", [](std::vector<char>& bytes) {
-    Elf64_Ehdr header;
-    std::memcpy(&header, bytes.data(), sizeof header);
-    Elf64_Phdr* last_load = nullptr;
-    for (int i = 0; i < header.e_phnum; ++i) {
-      auto* phdr = reinterpret_cast<Elf64_Phdr*>(bytes.data() + header.e_phoff +
-                                                 i * sizeof(Elf64_Phdr));
-      if (phdr->p_type == PT_LOAD) last_load = phdr;
-    }
-    last_load->p_memsz = 0x300000000000;  // 48 TiB
-  });
+  const std::string huge = PatchedProbe("huge-bss", LastLoadMemsz(0x300000000000));  // 48 TiB
   RunResult result = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {huge})));
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_EQ(result.out, "");
