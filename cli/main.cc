@@ -1,6 +1,8 @@
 // crpid front end: parses arguments with CLI11 and hands each subcommand to
 // its Run function, which calls the library and picks the exit code.
 #include <CLI/CLI.hpp>
+#include <sys/prctl.h>
+#include <cerrno>
 #include <unistd.h>
 #include <fmt/core.h>
 
@@ -14,9 +16,29 @@
 #include "cli/report.h"
 #include "cli/set_mm_command.h"
 #include "src/capabilities.h"
+#include "src/stack_limit.h"
+
+namespace {
+
+// The subcommand's name for error lines, "crpid" before one is known.
+std::string SubcommandName(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) return sub->get_name();
+  return "start-up";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace crpid::cli;
+  // Non-dumpable before anything else: nobody may ptrace crpid or read its
+  // memory while it holds the capability. A secure exec already does this,
+  // but started from a parent whose permitted set held the capability (root's
+  // setpriv, a capability-aware launcher), the kernel leaves crpid dumpable.
+  // fork-at's COMMAND is dumpable again through its own execve; set-mm's
+  // trampoline sets it for PROGRAM.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return ReportError("start-up", crpid::SystemError(errno, "cannot make crpid non-dumpable"));
+  }
   // Phase 1 before anything else: nothing runs with the capability
   // effective, not even argument parsing. Root (euid 0, also in a user
   // namespace) holds its capabilities by being root, not through crpid's
@@ -76,6 +98,11 @@ int main(int argc, char** argv) {
     return kExitCrpidError;
   }
   SetUpLogging(verbosity, log_level);
+  // The caller's soft stack limit, which a secure exec clamped (see
+  // src/stack_limit.h); COMMAND and PROGRAM inherit it.
+  if (auto stack = crpid::RestoreCallerStackLimit(); !stack) {
+    return ReportError(SubcommandName(app), stack.error());
+  }
   if (fork_at_command->parsed()) return RunForkAt(fork_at);
   if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
   if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);

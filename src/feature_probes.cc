@@ -93,6 +93,10 @@ ProbeResult Clone3SetTid(const CapabilityState&) {
 }
 
 ProbeResult NsLastPid(const CapabilityState& state) {
+  if (Status permitted = NsLastPidPermitted(); !permitted) {
+    return No("not used here: clone3 set_tid works, and crpid writes "
+              "ns_last_pid only where it does not or in your own PID namespace");
+  }
   auto fd = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
   if (!fd) return No(fd.error().message);
   // Restorers write and fork under this lock; the probe must not rewind the

@@ -356,6 +356,22 @@ Result<PendingChild> ForkWithClone3(const ForkAtRequest& request,
                      request.command.front());
 }
 
+}  // namespace
+
+Status NsLastPidPermitted() {
+  auto owned = OwnsPidNamespace();
+  if (owned && *owned) return Ok{};
+  if (ProbeClone3() != Clone3Support::kSetTid) return Ok{};
+  return Error{ErrorKind::kInvalidInput, 0,
+               "--method ns-last-pid is refused where clone3 set_tid works: "
+               "writing ns_last_pid sets the next PID of every process in "
+               "this PID namespace, not only crpid's child",
+               "use --method auto or clone3 (ns-last-pid is for kernels "
+               "without set_tid, or inside your own 'unshare -Urp')"};
+}
+
+namespace {
+
 // Sets the namespace's last PID to target-1 and forks, under an exclusive
 // flock on ns_last_pid (CRIU's convention) so cooperating restorers take
 // turns. Any other process forking in between steals the PID: the child
@@ -363,6 +379,7 @@ Result<PendingChild> ForkWithClone3(const ForkAtRequest& request,
 Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
                                        std::vector<std::string>& argv_storage,
                                        std::vector<std::string>& envp_storage) {
+  if (Status permitted = NsLastPidPermitted(); !permitted) return permitted.error();
   const pid_t target = request.pids.front();
   auto last_pid = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
   if (!last_pid) {

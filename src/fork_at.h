@@ -38,6 +38,13 @@ Result<std::vector<pid_t>> ParsePidList(std::string_view text);
 Status ValidatePidList(const std::vector<pid_t>& pids, ForkMethod method,
                        long pid_max, bool children_in_new_pid_namespace);
 
+// Whether crpid may use its capability on /proc/sys/kernel/ns_last_pid: only
+// where clone3 set_tid is missing (the fallback's reason to exist), or in a
+// PID namespace whose user namespace the caller created (root on the host,
+// `unshare -Urp`). Elsewhere a write would let any user choose the next PID
+// of every other user's processes. kInvalidInput when refused.
+Status NsLastPidPermitted();
+
 struct ForkAtRequest {
   std::vector<pid_t> pids;           // innermost namespace first
   ForkMethod method = ForkMethod::kAuto;

@@ -1,5 +1,9 @@
 #include "src/procfs.h"
 
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
+
 #include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -136,6 +140,21 @@ bool InNonInitialUserNamespace() {
     return true;
   }
   return !(inside == 0 && outside == 0 && count == 4294967295UL);
+}
+
+Result<bool> OwnsPidNamespace() {
+  auto pid_namespace = OpenFile("/proc/self/ns/pid", O_RDONLY);
+  if (!pid_namespace) return pid_namespace.error();
+  UniqueFd owner(::ioctl(pid_namespace->get(), NS_GET_USERNS));
+  // EPERM: the owner is an ancestor of the caller's user namespace (e.g.
+  // `unshare -Ur` without -p), so not the caller's own.
+  if (!owner.valid() && errno == EPERM) return false;
+  if (!owner.valid()) return SystemError(errno, "NS_GET_USERNS on /proc/self/ns/pid");
+  uid_t creator = 0;
+  if (::ioctl(owner.get(), NS_GET_OWNER_UID, &creator) != 0) {
+    return SystemError(errno, "NS_GET_OWNER_UID");
+  }
+  return creator == ::getuid();
 }
 
 }  // namespace crpid

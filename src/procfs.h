@@ -57,6 +57,14 @@ Result<std::vector<std::string>> InitialEnvironment();
 // True when the caller runs in a user namespace other than the initial one.
 bool InNonInitialUserNamespace();
 
+// Whether the user namespace owning this process's PID namespace (the one
+// /proc/sys/kernel/ns_last_pid acts on) was created by the caller's real
+// uid: true for root in the initial namespaces and for `unshare -Urp` run
+// by the caller; false for an ordinary user on the host, or when the owner is
+// outside the caller's user namespace. Errors carry the
+// errno of the nsfs ioctls (ENOTTY: kernel < 4.11).
+Result<bool> OwnsPidNamespace();
+
 }  // namespace crpid
 
 #endif  // CRPID_SRC_PROCFS_H_

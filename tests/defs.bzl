@@ -15,7 +15,10 @@ def crpid_integration_test(name, srcs, data = [], deps = []):
         name = name,
         size = "medium",
         srcs = srcs,
-        data = data + ["//cli:crpid"],
+        data = data + [
+            ":capless_exec",
+            "//cli:crpid",
+        ],
         tags = OUTSIDE_THE_SANDBOX,
         deps = deps + [
             ":test_support",

@@ -1,13 +1,17 @@
 // fork-at for real, outside Bazel's sandbox: the built binary copied with
-// and without the file capability, run as nobody through setpriv, as root,
+// and without the file capability, run as nobody from a process holding no
+// capability (AsNobody: a secure exec, as users start it), as root,
 // and inside `unshare -Urp`; each with both methods. Assertions read what
 // the kernel reports: the PID the command sees, /proc/PID/status.
 // Needs root (to setcap and change uid): skipped elsewhere, failed in CI.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <chrono>
 #include <cstdlib>
@@ -34,6 +38,42 @@ const std::vector<std::string> kShowPidAndCaps = {
     "esac; done < /proc/$$/status"};
 
 const char* const kMethods[] = {"clone3", "ns-last-pid"};
+
+// argv under a seccomp filter that answers ENOSYS for clone3, as on a kernel
+// without it: the one place an ordinary user on the host may use
+// ns-last-pid (NsLastPidPermitted).
+std::vector<std::string> WithoutClone3(const std::vector<std::string>& argv) {
+  std::vector<std::string> full = {"tests/seccomp_enosys_clone3"};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return full;
+}
+
+// Started by an ordinary user on the host, ns-last-pid runs only where
+// clone3 set_tid is missing.
+std::vector<std::string> AsNobodyWithMethod(const std::string& method,
+                                            const std::vector<std::string>& argv) {
+  return method == "ns-last-pid" ? WithoutClone3(AsNobody(argv)) : AsNobody(argv);
+}
+
+// The AT_SECURE entry of a process's auxiliary vector (root reads any).
+long AtSecure(pid_t pid) {
+  const std::string auxv = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/auxv");
+  for (size_t at = 0; at + 2 * sizeof(unsigned long) <= auxv.size();
+       at += 2 * sizeof(unsigned long)) {
+    unsigned long entry[2];
+    std::memcpy(entry, auxv.data() + at, sizeof entry);
+    if (entry[0] == AT_SECURE) return static_cast<long>(entry[1]);
+  }
+  return -1;
+}
+
+// A non-dumpable process's /proc/PID files belong to root whatever its uid
+// (not the /proc/PID directory itself, which always shows the euid).
+uid_t ProcOwner(pid_t pid) {
+  struct stat st = {};
+  if (::stat(("/proc/" + std::to_string(pid) + "/stat").c_str(), &st) != 0) return -1;
+  return st.st_uid;
+}
 
 class ForkAt : public InstalledCrpidTest {
  protected:
@@ -101,10 +141,64 @@ TEST_F(ForkAt, CapabilityPresentAsNobodyLandsOnThePidWithoutCapabilities) {
     SCOPED_TRACE(method);
     const pid_t pid = FreePid();
     ExpectLandsWithoutCapabilities(
-        RunProgram(AsNobody(ForkAtArgs(cap_path(), method, std::to_string(pid),
-                                kShowPidAndCaps))),
+        RunProgram(AsNobodyWithMethod(
+            method, ForkAtArgs(cap_path(), method, std::to_string(pid), kShowPidAndCaps))),
         pid, method);
   }
+}
+
+// Where clone3 set_tid works, an ordinary user on the host may not make
+// crpid write ns_last_pid: that would choose the next PID of everybody's
+// processes. Nothing is created and the counter is left alone.
+TEST_F(ForkAt, NsLastPidRefusedWhereClone3SetTidWorks) {
+  if (!clone3_set_tid_) GTEST_SKIP() << "this kernel lacks clone3 set_tid";
+  const pid_t pid = FreePid();
+  RunResult result = RunProgram(AsNobody(
+      ForkAtArgs(cap_path(), "ns-last-pid", std::to_string(pid), kShowPidAndCaps)));
+  ExpectOneErrorLine(result, "--method ns-last-pid is refused where clone3 set_tid works");
+  EXPECT_THAT(result.err, HasSubstr("use --method auto or clone3"));
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
+  EXPECT_NE(ReadLongFromFile("/proc/sys/kernel/ns_last_pid"), pid - 1);
+  // `crpid check` says the same instead of writing the counter.
+  RunResult check = RunProgram(AsNobody({cap_path(), "check", "--feature", "ns-last-pid"}));
+  EXPECT_THAT(check.out, HasSubstr("not used here"));
+}
+
+// The way users start crpid (a shell holding no capability) is a secure
+// exec: AT_SECURE=1 and non-dumpable while it holds the capability; the
+// command it starts is an ordinary, dumpable process of the user's.
+TEST_F(ForkAt, StartedLikeAUserCrpidIsASecureExecAndNonDumpable) {
+  const pid_t pid = FreePid();
+  BackgroundProcess crpid(
+      AsNobody(ForkAtArgs(cap_path(), "auto", std::to_string(pid), {"sleep", "30"})));
+  ASSERT_TRUE(WaitForComm(pid, "sleep"));
+  EXPECT_EQ(AtSecure(crpid.pid()), 1);
+  EXPECT_THAT(ReadFileOrEmpty("/proc/" + std::to_string(crpid.pid()) + "/status"),
+              HasSubstr("Uid:\t65534"));
+  EXPECT_EQ(ProcOwner(crpid.pid()), 0u);
+  EXPECT_EQ(ProcOwner(pid), kNobody);
+  EXPECT_EQ(AtSecure(pid), 0);
+  ::kill(crpid.pid(), SIGTERM);
+  EXPECT_EQ(crpid.Wait(), 128 + SIGTERM);
+}
+
+// Started from a parent whose permitted set holds the capability (root's
+// setpriv), the exec is not a secure one and the kernel leaves crpid
+// dumpable: crpid makes itself non-dumpable first thing.
+TEST_F(ForkAt, NonDumpableEvenWhenTheKernelLeftItDumpable) {
+  const pid_t pid = FreePid();
+  std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups"};
+  for (const std::string& arg :
+       ForkAtArgs(cap_path(), "auto", std::to_string(pid), {"sleep", "30"})) {
+    argv.push_back(arg);
+  }
+  BackgroundProcess crpid(argv);
+  ASSERT_TRUE(WaitForComm(pid, "sleep"));
+  EXPECT_EQ(ProcOwner(crpid.pid()), 0u);
+  EXPECT_EQ(ProcOwner(pid), kNobody);
+  ::kill(crpid.pid(), SIGTERM);
+  EXPECT_EQ(crpid.Wait(), 128 + SIGTERM);
 }
 
 TEST_F(ForkAt, AutoMethodAsNobody) {
@@ -120,8 +214,8 @@ TEST_F(ForkAt, InstalledPlusPRaisesTheEffectiveBitItself) {
     SCOPED_TRACE(method);
     const pid_t pid = FreePid();
     ExpectRanAtWithoutCapabilities(
-        RunProgram(AsNobody(ForkAtArgs(p_path(), method, std::to_string(pid),
-                                kShowPidAndCaps))),
+        RunProgram(AsNobodyWithMethod(
+            method, ForkAtArgs(p_path(), method, std::to_string(pid), kShowPidAndCaps))),
         pid);
   }
 }
@@ -130,8 +224,8 @@ TEST_F(ForkAt, CapabilityAbsentGivesTheSetcapLine) {
   for (const char* method : kMethods) {
     SCOPED_TRACE(method);
     const pid_t pid = FreePid();
-    RunResult result = RunProgram(AsNobody(
-        ForkAtArgs(nocap_path(), method, std::to_string(pid), kShowPidAndCaps)));
+    RunResult result = RunProgram(AsNobodyWithMethod(
+        method, ForkAtArgs(nocap_path(), method, std::to_string(pid), kShowPidAndCaps)));
     ExpectOneErrorLine(result, "Operation not permitted");
     EXPECT_THAT(result.err,
                 HasSubstr("setcap cap_checkpoint_restore+ep " + nocap_path()));
@@ -203,8 +297,9 @@ TEST_F(ForkAt, PidInUseNamesTheHolder) {
   for (const char* method : kMethods) {
     SCOPED_TRACE(method);
     ExpectOneErrorLine(
-        RunProgram(AsNobody(ForkAtArgs(cap_path(), method, std::to_string(holder.pid()),
-                                kShowPidAndCaps))),
+        RunProgram(AsNobodyWithMethod(
+            method, ForkAtArgs(cap_path(), method, std::to_string(holder.pid()),
+                               kShowPidAndCaps))),
         "PID " + std::to_string(holder.pid()) +
             " (held by 'sleep') is already in use");
   }
@@ -217,53 +312,35 @@ TEST_F(ForkAt, NotInTheBoundingSet) {
   for (const std::string& binary : {p_path(), cap_path()}) {
     SCOPED_TRACE(binary);
     const pid_t pid = FreePid();
-    std::vector<std::string> argv = {"setpriv",
-                                     "--bounding-set=-checkpoint_restore",
-                                     "--reuid=65534", "--regid=65534",
-                                     "--clear-groups"};
-    for (const std::string& arg :
-         ForkAtArgs(binary, "auto", std::to_string(pid), kShowPidAndCaps)) {
-      argv.push_back(arg);
-    }
-    RunResult result = RunProgram(argv);
+    RunResult result = RunProgram(
+        AsNobody(ForkAtArgs(binary, "auto", std::to_string(pid), kShowPidAndCaps),
+                 {"--bounding-set=-checkpoint_restore"}));
     if (binary == p_path()) {
       ExpectOneErrorLine(result, "not in this process's bounding set");
     } else {
-      EXPECT_EQ(result.exit_code, 126);
+      EXPECT_EQ(result.exit_code, 127);  // capless_exec: execvp failed
       EXPECT_THAT(result.err, HasSubstr("Operation not permitted"));
     }
     EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
   }
 }
 
-// Whether no_new_privs strips file capabilities at exec is the kernel's
-// call (6.18 here grants them). Either crpid holds the capability and lands
-// on the PID, or it says that no_new_privs is why it cannot.
+// Started from a process holding no capability, under no_new_privs the
+// kernel grants no file capability (a capability gain is what
+// no_new_privs forbids): crpid says that no_new_privs is why. Started from
+// root's setpriv, whose permitted set still held it, the capability is kept.
 TEST_F(ForkAt, NoNewPrivs) {
   const pid_t pid = FreePid();
-  std::vector<std::string> argv = {"setpriv", "--no-new-privs", "--reuid=65534",
-                                   "--regid=65534", "--clear-groups", cap_path(),
-                                   "-v"};
-  for (const std::string& arg :
-       ForkAtArgs(cap_path(), "auto", std::to_string(pid), kShowPidAndCaps)) {
-    if (arg != cap_path()) argv.push_back(arg);
-  }
-  RunResult result = RunProgram(argv);
-  if (result.err.find("permitted=true") != std::string::npos) {
-    ExpectRanAtWithoutCapabilities(result, pid);
-  } else {
-    EXPECT_EQ(result.exit_code, 125);
-    EXPECT_THAT(result.err, HasSubstr("no_new_privs is set"));
-  }
+  RunResult result = RunProgram(AsNobody(
+      ForkAtArgs(cap_path(), "auto", std::to_string(pid), kShowPidAndCaps),
+      {"--no-new-privs"}));
+  ExpectOneErrorLine(result, "no_new_privs is set");
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
   // The same binary without its file capability is refused with the
   // setcap line, whatever no_new_privs says.
-  argv = {"setpriv", "--no-new-privs", "--reuid=65534", "--regid=65534",
-          "--clear-groups"};
-  for (const std::string& arg :
-       ForkAtArgs(nocap_path(), "auto", std::to_string(pid), kShowPidAndCaps)) {
-    argv.push_back(arg);
-  }
-  RunResult refused = RunProgram(argv);
+  RunResult refused = RunProgram(AsNobody(
+      ForkAtArgs(nocap_path(), "auto", std::to_string(pid), kShowPidAndCaps),
+      {"--no-new-privs"}));
   ExpectOneErrorLine(refused, "setcap cap_checkpoint_restore+ep");
 }
 
@@ -387,22 +464,13 @@ TEST_F(ForkAt, UnwritablePidFileStopsBeforeTheCommandRuns) {
 
 TEST_F(ForkAt, AutoFallsBackToNsLastPidWhenSeccompHidesClone3) {
   const pid_t pid = FreePid();
-  std::vector<std::string> argv = {"tests/seccomp_enosys_clone3"};
-  for (const std::string& arg :
-       AsNobody({cap_path(), "-v", "fork-at", std::to_string(pid), "--", "sh", "-c",
-                 "echo $$"})) {
-    argv.push_back(arg);
-  }
-  RunResult result = RunProgram(argv);
+  RunResult result = RunProgram(WithoutClone3(AsNobody(
+      {cap_path(), "-v", "fork-at", std::to_string(pid), "--", "sh", "-c", "echo $$"})));
   ExpectRanAt(result, pid);
   EXPECT_THAT(result.err, HasSubstr("created with ns-last-pid"));
-
-  argv = {"tests/seccomp_enosys_clone3"};
-  for (const std::string& arg : AsNobody(ForkAtArgs(
-           cap_path(), "clone3", std::to_string(FreePid()), {"true"}))) {
-    argv.push_back(arg);
-  }
-  ExpectOneErrorLine(RunProgram(argv), "no clone3");
+  ExpectOneErrorLine(RunProgram(WithoutClone3(AsNobody(ForkAtArgs(
+                         cap_path(), "clone3", std::to_string(FreePid()), {"true"})))),
+                     "no clone3");
 }
 
 // A process forks as fast as it can while fork-at aims just ahead of it:
@@ -418,8 +486,9 @@ TEST_F(ForkAt, RaceAgainstAForkingProcessNeverLandsElsewhere) {
       const long last = ReadLongFromFile("/proc/sys/kernel/ns_last_pid");
       const long target = last + 20 + round * 7 % 150;
       if (target >= pid_max - 5) continue;
-      RunResult result = RunProgram(AsNobody(ForkAtArgs(
-          cap_path(), method, std::to_string(target), {"sh", "-c", "echo $$"})));
+      RunResult result = RunProgram(AsNobodyWithMethod(
+          method, ForkAtArgs(cap_path(), method, std::to_string(target),
+                             {"sh", "-c", "echo $$"})));
       if (result.exit_code == 0) {
         EXPECT_EQ(result.out, std::to_string(target) + "\n");
         ++landed;

@@ -156,9 +156,22 @@ bool SkipsAreFailures() {
   return value != nullptr && std::string(value) == "1";
 }
 
-std::vector<std::string> AsNobody(std::vector<std::string> argv) {
+namespace {
+
+// Set by InstallCrpidCopies: a copy nobody can execute.
+std::string g_launcher;
+
+}  // namespace
+
+std::vector<std::string> AsNobody(std::vector<std::string> argv,
+                                  const std::vector<std::string>& setpriv_options) {
+  if (g_launcher.empty()) {
+    ADD_FAILURE() << "AsNobody needs InstallCrpidCopies() first (capless_exec)";
+  }
   std::vector<std::string> full = {"setpriv", "--reuid=65534", "--regid=65534",
                                    "--clear-groups"};
+  full.insert(full.end(), setpriv_options.begin(), setpriv_options.end());
+  full.push_back(g_launcher);
   full.insert(full.end(), argv.begin(), argv.end());
   return full;
 }
@@ -210,10 +223,13 @@ CrpidCopies InstallCrpidCopies() {
   if (::chown(copies.nobody_dir.c_str(), kNobody, kNobody) != 0) {
     ADD_FAILURE() << "chown " << copies.nobody_dir;
   }
+  copies.launcher = copies.CopyHelper("tests/capless_exec");
+  g_launcher = copies.launcher;
   return copies;
 }
 
 void RemoveCrpidCopies(const CrpidCopies& copies) {
+  if (copies.launcher == g_launcher) g_launcher.clear();
   if (!copies.dir.empty()) std::filesystem::remove_all(copies.dir);
 }
 

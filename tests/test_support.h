@@ -73,6 +73,7 @@ struct CrpidCopies {
   std::string without;     // no file capability
   std::string setuid;      // mode 04755, owned by root
   std::string nobody_dir;  // a directory nobody owns, inside dir
+  std::string launcher;    // capless_exec, which AsNobody runs
   // Copies another runfile (a test helper) into dir; returns its new path.
   std::string CopyHelper(const std::string& runfile) const;
 };
@@ -109,8 +110,15 @@ class InstalledCrpidTest : public ::testing::Test {
 // The uid tests run crpid as: nobody.
 inline constexpr uid_t kNobody = 65534;
 
-// ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv.
-std::vector<std::string> AsNobody(std::vector<std::string> argv);
+// argv run the way a user runs it: as nobody, from a process whose capability
+// sets are all empty, so that exec'ing crpid is a secure exec (AT_SECURE=1,
+// non-dumpable, RLIMIT_STACK clamped). That is
+//   setpriv --reuid=65534 --regid=65534 --clear-groups OPTIONS… capless_exec argv…
+// where capless_exec (tests/capless_exec.cc, copied by InstallCrpidCopies)
+// checks its own empty sets and execs argv. setpriv_options go before it,
+// e.g. {"--no-new-privs"} or {"--bounding-set=-checkpoint_restore"}.
+std::vector<std::string> AsNobody(std::vector<std::string> argv,
+                                  const std::vector<std::string>& setpriv_options = {});
 
 }  // namespace crpid::testing
 
