@@ -15,8 +15,9 @@ pid=$((last + 1000))
 while [[ -e /proc/$pid ]]; do pid=$((pid + 1)); done
 
 echo "quickstart: as user nobody: crpid fork-at $pid -- sh -c 'echo \"I am PID \$\$\"'"
-output=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
-  /usr/local/bin/crpid fork-at "$pid" -- sh -c 'echo "I am PID $$"')
+# From a shell of nobody's, which holds no capability, as a user's shell.
+output=$(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '
+  exec /usr/local/bin/crpid fork-at "$1" -- sh -c "echo \"I am PID \$\$\""' sh "$pid")
 echo "$output"
 if [[ "$output" == "I am PID $pid" ]]; then
   echo "quickstart: OK: the command ran as PID $pid, started by an unprivileged user"

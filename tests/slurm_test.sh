@@ -91,19 +91,22 @@ chmod -R a+rX "$tmp/example"
 mkdir "$tmp/job" && chown nobody:nogroup "$tmp/job"
 
 submit() {  # submit SCRIPT OUTPUT: sbatch as nobody, waiting for the end
+  # From a shell holding no capability, like a user's, that lifted its stack
+  # limit as batch scripts of Fortran codes do (Slurm propagates it).
   (cd "$tmp/job" && setpriv --reuid=65534 --regid=65534 --clear-groups \
+    bash -c 'ulimit -s unlimited && exec "$@"' submit \
     sbatch --wait --quiet --chdir="$tmp/job" --output="$tmp/job/$2" \
     --export="ALL,STATE=$tmp/job,CRPID=$tmp/bin/crpid,EXAMPLE_DIR=$tmp/example" \
-    "$tmp/example/$1")
+    "$1")
 }
 
-check "checkpoint job succeeded" submit checkpoint.sbatch checkpoint.out
+check "checkpoint job succeeded" submit "$tmp/example/checkpoint.sbatch" checkpoint.out
 echo "checkpoint job said: $(cat "$tmp/job/checkpoint.out" 2>/dev/null)"
 pid=$(sed -n 's/^pid=//p' "$tmp/job/checkpoint" 2>/dev/null)
 count=$(sed -n 's/^count=//p' "$tmp/job/checkpoint" 2>/dev/null)
 check "checkpoint recorded a PID ($pid) and a count ($count)" test -n "$pid" -a -n "$count"
 
-check "restore job succeeded" submit restore.sbatch restore.out
+check "restore job succeeded" submit "$tmp/example/restore.sbatch" restore.out
 out=$(cat "$tmp/job/restore.out" 2>/dev/null)
 echo "restore job said:"
 echo "$out" | sed 's/^/  /'
@@ -114,6 +117,29 @@ for set in CapInh CapPrm CapEff CapAmb; do
     grep -qxE "$set:[[:space:]]+0000000000000000" <<<"$out"
 done
 check "it resumed from the checkpoint" grep -qx "done: count $((count + 3))" <<<"$out"
+check "it has the job's stack limit (unlimited), not the secure exec's 8 MiB" \
+  grep -qx "stack limit: unlimited" <<<"$out"
+
+# srun tasks: the task's parent is slurmstepd (8 MiB), so only the
+# variable, exported once by the batch script, carries the job's limit.
+srun_pid=$(($(cat /proc/sys/kernel/ns_last_pid) + 1500))
+while [[ -e /proc/$srun_pid ]]; do srun_pid=$((srun_pid + 1)); done
+cat >"$tmp/job/srun.sbatch" <<SCRIPT
+#!/bin/bash
+set -euo pipefail
+echo "without: \$(srun $tmp/bin/crpid fork-at $srun_pid -- sh -c 'ulimit -s')"
+export CRPID_RLIMIT_STACK=\$(ulimit -s)
+srun $tmp/bin/crpid fork-at $srun_pid -- sh -c 'echo "with: \$\$ \$(ulimit -s)"'
+SCRIPT
+chmod a+rx "$tmp/job/srun.sbatch"
+check "srun job succeeded" submit "$tmp/job/srun.sbatch" srun.out
+srun_out=$(cat "$tmp/job/srun.out" 2>/dev/null)
+echo "srun job said:"
+echo "$srun_out" | sed 's/^/  /'
+check "srun task at PID $srun_pid with the job's stack limit through CRPID_RLIMIT_STACK" \
+  grep -qx "with: $srun_pid unlimited" <<<"$srun_out"
+check "without it an srun task gets 8 MiB (documented)" \
+  grep -qx "without: 8192" <<<"$srun_out"
 check "the job ran as nobody" test "$(stat -c %U "$tmp/job/count")" = nobody
 
 echo "slurm_test: $failures failed"

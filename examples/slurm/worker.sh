@@ -13,6 +13,7 @@ if [[ ${2:-} == --resume ]]; then
   source "$state/checkpoint"  # count=N pid=P
   echo "restored: PID $$ (checkpointed as PID $pid), resuming at count $count"
   grep -E '^Cap(Inh|Prm|Eff|Amb):' "/proc/$$/status"
+  echo "stack limit: $(ulimit -s)"
   for _ in 1 2 3; do count=$((count + 1)); echo "$count" > "$state/count"; done
   echo "done: count $count"
   exit 0
