@@ -100,16 +100,21 @@ submit() {  # submit SCRIPT OUTPUT: sbatch as nobody, waiting for the end
     "$1")
 }
 
-check "checkpoint job succeeded" submit "$tmp/example/checkpoint.sbatch" checkpoint.out
-echo "checkpoint job said: $(cat "$tmp/job/checkpoint.out" 2>/dev/null)"
+job_output=""
+run_job() {  # run_job NAME SCRIPT: submit, check, show and keep its output
+  check "$1 job succeeded" submit "$2" "$1.out"
+  job_output=$(cat "$tmp/job/$1.out" 2>/dev/null)
+  echo "$1 job said:"
+  echo "$job_output" | sed 's/^/  /'
+}
+
+run_job checkpoint "$tmp/example/checkpoint.sbatch"
 pid=$(sed -n 's/^pid=//p' "$tmp/job/checkpoint" 2>/dev/null)
 count=$(sed -n 's/^count=//p' "$tmp/job/checkpoint" 2>/dev/null)
 check "checkpoint recorded a PID ($pid) and a count ($count)" test -n "$pid" -a -n "$count"
 
-check "restore job succeeded" submit "$tmp/example/restore.sbatch" restore.out
-out=$(cat "$tmp/job/restore.out" 2>/dev/null)
-echo "restore job said:"
-echo "$out" | sed 's/^/  /'
+run_job restore "$tmp/example/restore.sbatch"
+out=$job_output
 check "restored process runs at the checkpointed PID $pid" \
   grep -qx "restored: PID $pid (checkpointed as PID $pid), resuming at count $count" <<<"$out"
 for set in CapInh CapPrm CapEff CapAmb; do
@@ -132,10 +137,8 @@ export CRPID_RLIMIT_STACK=\$(ulimit -s)
 srun $tmp/bin/crpid fork-at $srun_pid -- sh -c 'echo "with: \$\$ \$(ulimit -s)"'
 SCRIPT
 chmod a+rx "$tmp/job/srun.sbatch"
-check "srun job succeeded" submit "$tmp/job/srun.sbatch" srun.out
-srun_out=$(cat "$tmp/job/srun.out" 2>/dev/null)
-echo "srun job said:"
-echo "$srun_out" | sed 's/^/  /'
+run_job srun "$tmp/job/srun.sbatch"
+srun_out=$job_output
 check "srun task at PID $srun_pid with the job's stack limit through CRPID_RLIMIT_STACK" \
   grep -qx "with: $srun_pid unlimited" <<<"$srun_out"
 check "without it an srun task gets 8 MiB (documented)" \
