@@ -37,17 +37,11 @@ Status ReadExactly(int fd, void* buffer, size_t length, uint64_t offset,
 
 }  // namespace
 
-Result<UniqueFd> OpenExecutableFile(const std::string& path) {
-  auto fd = OpenFile(path, O_RDONLY);
-  if (!fd) return fd.error();
-  struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat " + path);
-  if (!S_ISREG(st.st_mode)) {
-    return Error{ErrorKind::kPermission, EACCES, path + " is not a regular file",
-                 "give an executable file"};
-  }
+Result<RegularFile> OpenExecutableFile(const std::string& path) {
+  auto file = OpenRegularFile(path);
+  if (!file) return file.error();
   struct statvfs vfs;
-  if (::fstatvfs(fd->get(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC) != 0) {
+  if (::fstatvfs(file->fd.get(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC) != 0) {
     return Error{ErrorKind::kPermission, EACCES,
                  path + " is on a filesystem mounted noexec",
                  "copy it to a filesystem that allows execution"};
@@ -57,16 +51,18 @@ Result<UniqueFd> OpenExecutableFile(const std::string& path) {
                  path + " is not executable by you: " + std::strerror(errno),
                  "check its mode (chmod +x) and the directories above it"};
   }
-  return fd;
+  return file;
 }
 
 Result<ElfImage> OpenElfImage(const std::string& path) {
-  auto fd = OpenExecutableFile(path);
-  if (!fd) return fd.error();
+  auto file = OpenExecutableFile(path);
+  if (!file) return file.error();
+  const int fd = file->fd.get();
   ElfImage image;
   image.path = path;
+  image.file_status = file->st;
   Elf64_Ehdr header;
-  if (Status read = ReadExactly(fd->get(), &header, sizeof header, 0, path); !read) {
+  if (Status read = ReadExactly(fd, &header, sizeof header, 0, path); !read) {
     if (read.error().err == ENOEXEC) return Invalid(path, "not an ELF file");
     return read.error();
   }
@@ -90,15 +86,13 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
     return Invalid(path, "malformed program headers");
   }
   std::vector<Elf64_Phdr> headers(header.e_phnum);
-  if (Status read = ReadExactly(fd->get(), headers.data(),
+  if (Status read = ReadExactly(fd, headers.data(),
                                 headers.size() * sizeof(Elf64_Phdr),
                                 header.e_phoff, path);
       !read) {
     return read.error();
   }
-  struct stat file;
-  if (::fstat(fd->get(), &file) != 0) return SystemError(errno, "fstat " + path);
-  const uint64_t file_size = static_cast<uint64_t>(file.st_size);
+  const uint64_t file_size = static_cast<uint64_t>(file->st.st_size);
   image.position_independent = header.e_type == ET_DYN;
   image.entry = header.e_entry;
   image.phent = header.e_phentsize;
@@ -138,7 +132,7 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
         return Invalid(path, "malformed PT_INTERP");
       }
       std::string interpreter(program.p_filesz, '\0');
-      if (Status read = ReadExactly(fd->get(), interpreter.data(),
+      if (Status read = ReadExactly(fd, interpreter.data(),
                                     interpreter.size(), program.p_offset, path);
           !read) {
         return read.error();
@@ -161,17 +155,18 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
   if (!image.position_independent && image.min_vaddr < lowest) {
     return Invalid(path, "loads below vm.mmap_min_addr (" + std::to_string(lowest) + ")");
   }
-  image.fd = std::move(*fd);
+  image.fd = std::move(file->fd);
   return image;
 }
 
 Result<ScriptLine> ReadScriptLine(const std::string& path) {
-  auto fd = OpenFile(path, O_RDONLY);
-  if (!fd) return fd.error();
+  auto file = OpenRegularFile(path);
+  if (!file) return file.error();
+  const int fd = file->fd.get();
   char buffer[256];  // BINPRM_BUF_SIZE: the kernel reads no more
   ssize_t n;
   do {
-    n = ::pread(fd->get(), buffer, sizeof buffer, 0);
+    n = ::pread(fd, buffer, sizeof buffer, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return SystemError(errno, "cannot read " + path);
   ScriptLine line;

@@ -415,7 +415,7 @@ Error RunAsProgram(const SetMmRequest& request) {
   const std::string exe_path = request.exe.empty() ? *program_path : request.exe;
   auto exe = OpenExecutableFile(exe_path);
   if (!exe) return exe.error();
-  if (Status probed = ProbeExeChange(exe->get(), exe_path, request.capabilities);
+  if (Status probed = ProbeExeChange(exe->fd.get(), exe_path, request.capabilities);
       !probed) {
     return probed.error();
   }
@@ -585,7 +585,7 @@ Error RunAsProgram(const SetMmRequest& request) {
   mm.env_end = image.env_end;
   mm.auxv = image.auxv_address;
   mm.auxv_size = image.auxv_size;
-  mm.exe_fd = static_cast<uint32_t>(exe->get());
+  mm.exe_fd = static_cast<uint32_t>(exe->fd.get());
 
   // Capabilities: effective for the prctl only; afterwards what execve of
   // an ordinary program gives, i.e. nothing — root keeps its own sets.

@@ -130,8 +130,9 @@ class SetMm : public InstalledCrpidTest {
 
   // A copy of the static probe with one ELF header field changed.
   static std::string PatchedProbe(const std::string& name,
-                                  const std::function<void(std::vector<char>&)>& patch) {
-    std::ifstream in(Probe("set_mm_probe_static"), std::ios::binary);
+                                  const std::function<void(std::vector<char>&)>& patch,
+                                  const char* base = "set_mm_probe_static") {
+    std::ifstream in(Probe(base), std::ios::binary);
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
                             std::istreambuf_iterator<char>());
     patch(bytes);
@@ -156,6 +157,23 @@ std::function<void(std::vector<char>&)> LastLoadMemsz(uint64_t memsz) {
       if (phdr->p_type == PT_LOAD) last_load = phdr;
     }
     last_load->p_memsz = memsz;
+  };
+}
+
+// An ELF patch: PT_INTERP's string replaced by path (no longer than the
+// original).
+std::function<void(std::vector<char>&)> ProgramInterpreter(const std::string& path) {
+  return [path](std::vector<char>& bytes) {
+    Elf64_Ehdr header;
+    std::memcpy(&header, bytes.data(), sizeof header);
+    for (int i = 0; i < header.e_phnum; ++i) {
+      Elf64_Phdr phdr;
+      std::memcpy(&phdr, bytes.data() + header.e_phoff + i * sizeof(Elf64_Phdr), sizeof phdr);
+      if (phdr.p_type != PT_INTERP) continue;
+      ASSERT_LT(path.size(), phdr.p_filesz);
+      std::memset(bytes.data() + phdr.p_offset, 0, phdr.p_filesz);
+      std::memcpy(bytes.data() + phdr.p_offset, path.data(), path.size());
+    }
   };
 }
 
@@ -307,6 +325,33 @@ TEST_F(SetMm, NoexecMount) {
       RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {Probe("set_mm_probe_static")}, copy))),
       126, copy + " is on a filesystem mounted noexec");
   ::umount(mount_point.c_str());
+}
+
+// A FIFO where a file is expected must not block crpid forever (it would
+// wait with the capability in its permitted set): PROGRAM, --exe FILE, a
+// #! interpreter and a PT_INTERP naming one are refused at once.
+TEST_F(SetMm, FifosAreRefusedWithoutBlocking) {
+  const std::string fifo = copies_.dir + "/fifo";  // short: fits PT_INTERP
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0777), 0);
+  ::chmod(fifo.c_str(), 0777);
+  const std::string script = copies_.dir + "/fifo-script";
+  std::ofstream(script) << "#!" << fifo << "\n";
+  ::chmod(script.c_str(), 0755);
+  const std::string dynamic = Probe("set_mm_probe_dynamic");
+  const std::string interp = PatchedProbe("fifo-interp", ProgramInterpreter(fifo),
+                                          "set_mm_probe_dynamic");
+  const std::vector<std::vector<std::string>> cases = {
+      SetMmArgs(copies_.with_ep, {fifo}),
+      SetMmArgs(copies_.with_ep, {dynamic}, fifo),
+      SetMmArgs(copies_.with_ep, {script}),
+      SetMmArgs(copies_.with_ep, {interp}),
+  };
+  for (const auto& argv : cases) {
+    SCOPED_TRACE(argv[argv.size() - 1]);
+    RunResult result = RunProgram(AsNobody(argv), /*timeout_seconds=*/5);
+    ExpectOneErrorLine(result, 126, fifo + " is not a regular file");
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("point of no return")));
+  }
 }
 
 // Hostile program headers are refused before anything is unmapped: a
