@@ -365,7 +365,7 @@ TEST_F(SetMm, HostileProgramHeadersAreRefused) {
   const std::string covers =
       PatchedProbe("covering-load", LastLoadMemsz(0x7ff000000000));
   ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {covers}))), 125,
-                     covers + " would load over the stack, the vDSO or crpid's loader");
+                     covers + " would load over the stack, the vDSO or crpid's own memory");
 }
 
 TEST_F(SetMm, SegmentPastTheEndOfTheFileIsRefused) {
@@ -388,16 +388,77 @@ TEST_F(SetMm, ProgramGetsTheCallersWholeEnvironment) {
   EXPECT_EQ(result.out, "/scratch/tmp /opt/lib\n");
 }
 
-// A failure after the point of no return: a .bss far larger than memory
-// cannot be mapped once crpid is gone. The process must end with the
-// trampoline's message, never run half-loaded.
-TEST_F(SetMm, FailureAfterThePointOfNoReturnEndsTheProcess) {
-  const std::string huge = PatchedProbe("huge-bss", LastLoadMemsz(0x300000000000));  // 48 TiB
-  RunResult result = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {huge})));
-  EXPECT_EQ(result.exit_code, 125);
-  EXPECT_EQ(result.out, "");
-  EXPECT_EQ(result.err,
-            "crpid: set-mm: mmap of .bss failed after the point of no return (errno 12)\n");
+// Inputs that used to fail only after the point of no return are refused
+// before it: one line that is not the trampoline's, and nothing ran.
+void ExpectRefusedBeforeThePointOfNoReturn(const RunResult& result, int code,
+                                          const std::string& text) {
+  testing::ExpectOneErrorLine(result, "set-mm", text, code);
+  EXPECT_THAT(result.err, ::testing::Not(HasSubstr("point of no return")));
+}
+
+// An ELF patch: every PT_LOAD (and the entry) moved down by delta.
+std::function<void(std::vector<char>&)> MoveLoadsDown(uint64_t delta) {
+  return [delta](std::vector<char>& bytes) {
+    auto* header = reinterpret_cast<Elf64_Ehdr*>(bytes.data());
+    header->e_entry -= delta;
+    for (int i = 0; i < header->e_phnum; ++i) {
+      auto* phdr = reinterpret_cast<Elf64_Phdr*>(bytes.data() + header->e_phoff +
+                                                 i * sizeof(Elf64_Phdr));
+      if (phdr->p_type == PT_LOAD || phdr->p_type == PT_PHDR) {
+        phdr->p_vaddr -= delta;
+        phdr->p_paddr -= delta;
+      }
+    }
+  };
+}
+
+// PR_SET_MM_MAP answers EBUSY while crpid's own file is mapped: crpid as
+// PROGRAM or as its interpreter is refused; as --exe FILE the kernel would
+// accept it (measured: the exe link then names crpid), which set-mm
+// refuses too. Also without the file capability (root), so that the
+// reason is crpid itself and not its privilege.
+TEST_F(SetMm, CrpidItselfIsRefused) {
+  const std::string link = copies_.dir + "/c";  // short: fits PT_INTERP
+  ASSERT_EQ(::symlink(copies_.with_ep.c_str(), link.c_str()), 0);
+  const std::string interp =
+      PatchedProbe("crpid-interp", ProgramInterpreter(link), "set_mm_probe_dynamic");
+  const std::string probe = Probe("set_mm_probe_static");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copies_.with_ep, "check"}, ""))), 126,
+      copies_.with_ep + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(SetMmArgs(copies_.without, {copies_.without, "check"}, "")), 126,
+      copies_.without + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {interp}))), 126,
+      "the interpreter " + link + " of " + interp + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {probe}, copies_.with_ep))), 126,
+      "--exe " + copies_.with_ep + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(SetMmArgs(copies_.without, {probe}, copies_.without)), 126,
+      "--exe " + copies_.without + " is crpid itself");
+}
+
+// An ET_EXEC at 0x1000: above vm.mmap_min_addr here (4096: mmap maps it),
+// below the kernel's effective minimum, which PR_SET_MM_MAP applies.
+TEST_F(SetMm, LoadBelowTheKernelsMinimumIsRefused) {
+  const std::string low = PatchedProbe("low-load", MoveLoadsDown(0x400000 - 0x1000));
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {low}))), 126,
+      low + " loads at 0x1000, below the lowest address the kernel accepts");
+}
+
+// A .bss far larger than memory (64 GiB here, 48 TiB anywhere) cannot be
+// mapped: refused while crpid can still say so.
+TEST_F(SetMm, BssLargerThanMemoryIsRefused) {
+  for (uint64_t memsz : {uint64_t{64} << 30, uint64_t{0x300000000000}}) {
+    SCOPED_TRACE(memsz);
+    const std::string huge = PatchedProbe("huge-bss", LastLoadMemsz(memsz));
+    ExpectRefusedBeforeThePointOfNoReturn(
+        RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {huge}))), 126,
+        "cannot map " + huge + ": Cannot allocate memory");
+  }
 }
 
 }  // namespace
