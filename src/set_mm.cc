@@ -12,6 +12,7 @@
 #include <sys/rseq.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -450,6 +451,45 @@ Status RefuseCrpidItself(const ProgramFiles& files) {
   return Ok{};
 }
 
+// What execve would grant for the file: setuid, setgid (only with group
+// execute, as the kernel counts it) or file capabilities; empty if nothing.
+std::string PrivilegeOf(int fd, const struct stat& st) {
+  if ((st.st_mode & S_ISUID) != 0) return "setuid";
+  if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return "setgid";
+  if (::fgetxattr(fd, "security.capability", nullptr, 0) > 0) return "file-capability";
+  return "";
+}
+
+// A privileged program would run without its privilege (set-mm is no
+// execve) while /proc/PID/exe names it: PROGRAM, its interpreter and FILE.
+Status RefusePrivileged(const ProgramFiles& files) {
+  const char* hint = "set-mm runs programs without the privilege execve would give them; "
+                     "run it directly, or give a copy without setuid, setgid and file "
+                     "capabilities";
+  std::string kind = PrivilegeOf(files.program.fd.get(), files.program.file_status);
+  if (!kind.empty()) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 files.program.path + " is a " + kind + " program", hint};
+  }
+  if (files.interpreter) {
+    kind = PrivilegeOf(files.interpreter->fd.get(), files.interpreter->file_status);
+    if (!kind.empty()) {
+      return Error{ErrorKind::kPermission, EACCES,
+                   "the interpreter " + files.interpreter->path + " of " +
+                       files.program.path + " is a " + kind + " program",
+                   hint};
+    }
+  }
+  kind = PrivilegeOf(files.exe.fd.get(), files.exe.st);
+  if (!kind.empty()) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 "--exe " + files.exe_path + " is a " + kind + " program",
+                 "the exe link would name a privileged program that PROGRAM is not; "
+                 "give a file without setuid, setgid and file capabilities"};
+  }
+  return Ok{};
+}
+
 Result<ProgramFiles> CheckProgram(const SetMmRequest& request) {
   if (request.command.empty()) {
     return Error{ErrorKind::kInvalidInput, 0, "no PROGRAM given", {}};
@@ -470,6 +510,7 @@ Result<ProgramFiles> CheckProgram(const SetMmRequest& request) {
   ProgramFiles files{*found,        std::move(chain->argv), std::move(*program),
                      std::move(*interpreter), exe_path, std::move(*exe)};
   if (Status refused = RefuseCrpidItself(files); !refused) return refused.error();
+  if (Status refused = RefusePrivileged(files); !refused) return refused.error();
   if (Status probed = ProbeExeChange(files.exe.fd.get(), exe_path, request.capabilities);
       !probed) {
     return probed.error();

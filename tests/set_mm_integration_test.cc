@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -459,6 +460,56 @@ TEST_F(SetMm, BssLargerThanMemoryIsRefused) {
         RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {huge}))), 126,
         "cannot map " + huge + ": Cannot allocate memory");
   }
+}
+
+// A copy of path at copy, root's, with mode and maybe a file capability.
+std::string PrivilegedCopy(const std::string& path, const std::string& copy, mode_t mode,
+                           const char* capability = nullptr) {
+  std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(::chown(copy.c_str(), 0, 0), 0);
+  EXPECT_EQ(::chmod(copy.c_str(), mode), 0);
+  if (capability != nullptr) {
+    cap_t caps = cap_from_text(capability);
+    EXPECT_EQ(cap_set_file(copy.c_str(), caps), 0) << copy;
+    cap_free(caps);
+  }
+  return copy;
+}
+
+// setuid, setgid and file-capability programs would run without their
+// privilege while /proc/PID/exe names them: refused as PROGRAM, as its
+// interpreter and as --exe FILE, before anything runs.
+TEST_F(SetMm, PrivilegedProgramsAreRefused) {
+  const std::string probe = Probe("set_mm_probe_static");
+  const std::vector<std::pair<std::string, std::string>> copies = {
+      {PrivilegedCopy(probe, copies_.dir + "/suid", 04755), "setuid"},
+      {PrivilegedCopy(probe, copies_.dir + "/sgid", 02755), "setgid"},
+      {PrivilegedCopy(probe, copies_.dir + "/fcap", 0755, "cap_net_raw+p"), "file-capability"},
+  };
+  for (const auto& [copy, kind] : copies) {
+    SCOPED_TRACE(copy);
+    ExpectRefusedBeforeThePointOfNoReturn(
+        RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copy}, ""))), 126,
+        copy + " is a " + kind + " program");
+    ExpectRefusedBeforeThePointOfNoReturn(
+        RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {probe}, copy))), 126,
+        "--exe " + copy + " is a " + kind + " program");
+  }
+  const std::string moved = PrivilegedCopy("/lib64/ld-linux-x86-64.so.2",
+                                           copies_.dir + "/l", 04755);  // fits PT_INTERP
+  const std::string interp =
+      PatchedProbe("suid-interp", ProgramInterpreter(moved), "set_mm_probe_dynamic");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {interp}))), 126,
+      "the interpreter " + moved + " of " + interp + " is a setuid program");
+}
+
+// setgid without group execute is no privilege (the kernel ignores it).
+TEST_F(SetMm, SetgidWithoutGroupExecuteRuns) {
+  const std::string copy = PrivilegedCopy(Probe("set_mm_probe_static"), copies_.dir + "/sgid-nox", 02745);
+  RunResult result = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copy}, "")));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(ParseProbe(result.out)["exe"], copy);
 }
 
 }  // namespace
