@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -510,6 +511,57 @@ TEST_F(SetMm, SetgidWithoutGroupExecuteRuns) {
   RunResult result = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copy}, "")));
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(ParseProbe(result.out)["exe"], copy);
+}
+
+// What execve keeps, set-mm keeps: ignored signals (a handled one goes
+// back to the default), the blocked mask, descriptors without CLOEXEC,
+// umask, cwd, nice, RLIMIT_NOFILE, oom_score_adj. The same report, run
+// directly and through set-mm from the same launcher, must read the same.
+TEST_F(SetMm, ProcessStateIsKeptAsByExecve) {
+  if (!std::filesystem::exists("/usr/bin/python3")) {
+    CRPID_SKIP_OR_FAIL("python3 is not installed");
+  }
+  const std::string launcher =
+      "import os, resource, signal, sys\n"
+      "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+      "signal.signal(signal.SIGUSR1, lambda *a: None)\n"
+      "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])\n"
+      "os.umask(0o027); os.nice(5); os.chdir('/tmp')\n"
+      "resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))\n"
+      "open('/proc/self/oom_score_adj', 'w').write('500')\n"
+      "os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n"
+      "os.execvp(sys.argv[1], sys.argv[1:])\n";
+  // grep reports its own status (dash would clear the blocked mask).
+  const std::vector<std::string> status = {
+      "/bin/grep", "-E", "^(SigIgn|SigBlk|SigCgt|Umask)", "/proc/self/status"};
+  const std::vector<std::string> shell = {
+      "/bin/sh", "-c",
+      "cat /proc/$$/oom_score_adj; ulimit -n; pwd; nice; ls /proc/$$/fd | tr '\\n' ' '"};
+  for (const auto& report : {status, shell}) {
+    std::vector<std::string> direct_argv = {"/usr/bin/python3", "-c", launcher};
+    direct_argv.insert(direct_argv.end(), report.begin(), report.end());
+    std::vector<std::string> set_mm_argv = direct_argv;
+    set_mm_argv.insert(set_mm_argv.begin() + 3, {copies_.with_ep, "set-mm", "--"});
+    RunResult direct = RunProgram(AsNobody(direct_argv));
+    RunResult set_mm = RunProgram(AsNobody(set_mm_argv));
+    ASSERT_EQ(direct.exit_code, 0) << direct.err;
+    EXPECT_EQ(set_mm.exit_code, 0) << set_mm.err;
+    EXPECT_EQ(set_mm.out, direct.out);
+  }
+  // The launcher's settings reached the report: SIGHUP ignored, SIGUSR2
+  // blocked, SIGUSR1 back to the default, umask, oom_score_adj, limit,
+  // cwd, nice.
+  std::vector<std::string> argv = {"/usr/bin/python3", "-c", launcher, copies_.with_ep,
+                                   "set-mm", "--"};
+  argv.insert(argv.end(), status.begin(), status.end());
+  auto values = ParseProbe(RunProgram(AsNobody(argv)).out);
+  EXPECT_NE(std::stoull(values["SigIgn"], nullptr, 16) & (1u << (SIGHUP - 1)), 0u);
+  EXPECT_EQ(values["SigBlk"], "0000000000000800");
+  EXPECT_EQ(std::stoull(values["SigCgt"], nullptr, 16) & (1u << (SIGUSR1 - 1)), 0u);
+  EXPECT_EQ(values["Umask"], "0027");
+  argv.resize(6);
+  argv.insert(argv.end(), shell.begin(), shell.end());
+  EXPECT_THAT(RunProgram(AsNobody(argv)).out, StartsWith("500\n512\n/tmp\n5\n"));
 }
 
 }  // namespace
