@@ -37,17 +37,11 @@ Status ReadExactly(int fd, void* buffer, size_t length, uint64_t offset,
 
 }  // namespace
 
-Result<UniqueFd> OpenExecutableFile(const std::string& path) {
-  auto fd = OpenFile(path, O_RDONLY);
-  if (!fd) return fd.error();
-  struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat " + path);
-  if (!S_ISREG(st.st_mode)) {
-    return Error{ErrorKind::kPermission, EACCES, path + " is not a regular file",
-                 "give an executable file"};
-  }
+Result<RegularFile> OpenExecutableFile(const std::string& path) {
+  auto file = OpenRegularFile(path);
+  if (!file) return file.error();
   struct statvfs vfs;
-  if (::fstatvfs(fd->get(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC) != 0) {
+  if (::fstatvfs(file->fd.get(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC) != 0) {
     return Error{ErrorKind::kPermission, EACCES,
                  path + " is on a filesystem mounted noexec",
                  "copy it to a filesystem that allows execution"};
@@ -57,19 +51,14 @@ Result<UniqueFd> OpenExecutableFile(const std::string& path) {
                  path + " is not executable by you: " + std::strerror(errno),
                  "check its mode (chmod +x) and the directories above it"};
   }
-  return fd;
+  return file;
 }
 
-Result<ElfImage> OpenElfImage(const std::string& path) {
-  auto fd = OpenExecutableFile(path);
-  if (!fd) return fd.error();
-  ElfImage image;
-  image.path = path;
-  Elf64_Ehdr header;
-  if (Status read = ReadExactly(fd->get(), &header, sizeof header, 0, path); !read) {
-    if (read.error().err == ENOEXEC) return Invalid(path, "not an ELF file");
-    return read.error();
-  }
+namespace {
+
+// The ELF header checks execve makes: magic, class, machine, type, and
+// program headers of the expected size and number.
+Status CheckHeader(const Elf64_Ehdr& header, const std::string& path) {
   if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0) {
     return Invalid(path, "not an ELF file");
   }
@@ -89,65 +78,101 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
       header.e_phnum > kMaxProgramHeaders) {
     return Invalid(path, "malformed program headers");
   }
-  std::vector<Elf64_Phdr> headers(header.e_phnum);
-  if (Status read = ReadExactly(fd->get(), headers.data(),
-                                headers.size() * sizeof(Elf64_Phdr),
-                                header.e_phoff, path);
+  return Ok{};
+}
+
+// One PT_LOAD, bounded so that no sum below can wrap (a wrapped span would
+// slip past set-mm's check that nothing loads over what it keeps), and
+// inside the file (data past its end would fault, SIGBUS, after set-mm's
+// point of no return).
+Status AddLoad(const Elf64_Ehdr& header, const Elf64_Phdr& program,
+               uint64_t file_size, ElfImage& image, bool& phdr_found) {
+  if (program.p_filesz > program.p_memsz ||
+      (program.p_vaddr % kPage) != (program.p_offset % kPage) ||
+      program.p_vaddr >= kUserSpaceEnd || program.p_memsz >= kUserSpaceEnd ||
+      program.p_vaddr + program.p_memsz > kUserSpaceEnd ||
+      program.p_offset >= kUserSpaceEnd || program.p_filesz >= kUserSpaceEnd) {
+    return Invalid(image.path, "malformed PT_LOAD segment");
+  }
+  if (program.p_offset + program.p_filesz > file_size) {
+    return Invalid(image.path, "a PT_LOAD segment reaches past the end of the file");
+  }
+  image.segments.push_back({program.p_vaddr, program.p_memsz, program.p_filesz,
+                            program.p_offset, program.p_flags});
+  // execve finds the program headers inside the segment mapping them.
+  if (!phdr_found && header.e_phoff >= program.p_offset &&
+      header.e_phoff + header.e_phnum * sizeof(Elf64_Phdr) <=
+          program.p_offset + program.p_filesz) {
+    image.phdr_vaddr = program.p_vaddr + (header.e_phoff - program.p_offset);
+    phdr_found = true;
+  }
+  return Ok{};
+}
+
+Status ReadInterpreter(int fd, const Elf64_Phdr& program, ElfImage& image) {
+  if (program.p_filesz < 2 || program.p_filesz > 4096) {
+    return Invalid(image.path, "malformed PT_INTERP");
+  }
+  std::string interpreter(program.p_filesz, '\0');
+  if (Status read = ReadExactly(fd, interpreter.data(), interpreter.size(),
+                                program.p_offset, image.path);
       !read) {
     return read.error();
   }
-  struct stat file;
-  if (::fstat(fd->get(), &file) != 0) return SystemError(errno, "fstat " + path);
-  const uint64_t file_size = static_cast<uint64_t>(file.st_size);
-  image.position_independent = header.e_type == ET_DYN;
-  image.entry = header.e_entry;
-  image.phent = header.e_phentsize;
-  image.phnum = header.e_phnum;
+  interpreter.resize(std::strlen(interpreter.c_str()));
+  image.interpreter = interpreter;
+  return Ok{};
+}
+
+Status ReadProgramHeaders(int fd, const Elf64_Ehdr& header, uint64_t file_size,
+                          ElfImage& image) {
+  std::vector<Elf64_Phdr> headers(header.e_phnum);
+  if (Status read = ReadExactly(fd, headers.data(), headers.size() * sizeof(Elf64_Phdr),
+                                header.e_phoff, image.path);
+      !read) {
+    return read.error();
+  }
   bool phdr_found = false;
   for (const Elf64_Phdr& program : headers) {
+    Status added = Ok{};
     if (program.p_type == PT_LOAD) {
-      // Bounded so that no sum below can wrap: a wrapped span would slip
-      // past set-mm's check that nothing loads over what it keeps.
-      if (program.p_filesz > program.p_memsz ||
-          (program.p_vaddr % kPage) != (program.p_offset % kPage) ||
-          program.p_vaddr >= kUserSpaceEnd || program.p_memsz >= kUserSpaceEnd ||
-          program.p_vaddr + program.p_memsz > kUserSpaceEnd ||
-          program.p_offset >= kUserSpaceEnd || program.p_filesz >= kUserSpaceEnd) {
-        return Invalid(path, "malformed PT_LOAD segment");
-      }
-      // Data past the end of the file would fault (SIGBUS) after set-mm's
-      // point of no return.
-      if (program.p_offset + program.p_filesz > file_size) {
-        return Invalid(path, "a PT_LOAD segment reaches past the end of the file");
-      }
-      image.segments.push_back({program.p_vaddr, program.p_memsz,
-                                program.p_filesz, program.p_offset,
-                                program.p_flags});
-      // execve finds the program headers inside the segment mapping them.
-      if (!phdr_found && header.e_phoff >= program.p_offset &&
-          header.e_phoff + header.e_phnum * sizeof(Elf64_Phdr) <=
-              program.p_offset + program.p_filesz) {
-        image.phdr_vaddr = program.p_vaddr + (header.e_phoff - program.p_offset);
-        phdr_found = true;
-      }
+      added = AddLoad(header, program, file_size, image, phdr_found);
     } else if (program.p_type == PT_PHDR) {
       image.phdr_vaddr = program.p_vaddr;
       phdr_found = true;
     } else if (program.p_type == PT_INTERP) {
-      if (program.p_filesz < 2 || program.p_filesz > 4096) {
-        return Invalid(path, "malformed PT_INTERP");
-      }
-      std::string interpreter(program.p_filesz, '\0');
-      if (Status read = ReadExactly(fd->get(), interpreter.data(),
-                                    interpreter.size(), program.p_offset, path);
-          !read) {
-        return read.error();
-      }
-      interpreter.resize(std::strlen(interpreter.c_str()));
-      image.interpreter = interpreter;
+      added = ReadInterpreter(fd, program, image);
     }
+    if (!added) return added.error();
   }
-  if (image.segments.empty()) return Invalid(path, "no PT_LOAD segment");
+  if (image.segments.empty()) return Invalid(image.path, "no PT_LOAD segment");
+  return Ok{};
+}
+
+}  // namespace
+
+Result<ElfImage> OpenElfImage(const std::string& path) {
+  auto file = OpenExecutableFile(path);
+  if (!file) return file.error();
+  const int fd = file->fd.get();
+  ElfImage image;
+  image.path = path;
+  image.file_status = file->st;
+  Elf64_Ehdr header;
+  if (Status read = ReadExactly(fd, &header, sizeof header, 0, path); !read) {
+    if (read.error().err == ENOEXEC) return Invalid(path, "not an ELF file");
+    return read.error();
+  }
+  if (Status valid = CheckHeader(header, path); !valid) return valid.error();
+  image.position_independent = header.e_type == ET_DYN;
+  image.entry = header.e_entry;
+  image.phent = header.e_phentsize;
+  image.phnum = header.e_phnum;
+  if (Status read = ReadProgramHeaders(fd, header, static_cast<uint64_t>(file->st.st_size),
+                                       image);
+      !read) {
+    return read.error();
+  }
   image.min_vaddr = UINT64_MAX;
   for (const LoadSegment& segment : image.segments) {
     image.min_vaddr = std::min(image.min_vaddr, segment.vaddr & ~(kPage - 1));
@@ -161,17 +186,18 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
   if (!image.position_independent && image.min_vaddr < lowest) {
     return Invalid(path, "loads below vm.mmap_min_addr (" + std::to_string(lowest) + ")");
   }
-  image.fd = std::move(*fd);
+  image.fd = std::move(file->fd);
   return image;
 }
 
 Result<ScriptLine> ReadScriptLine(const std::string& path) {
-  auto fd = OpenFile(path, O_RDONLY);
-  if (!fd) return fd.error();
+  auto file = OpenRegularFile(path);
+  if (!file) return file.error();
+  const int fd = file->fd.get();
   char buffer[256];  // BINPRM_BUF_SIZE: the kernel reads no more
   ssize_t n;
   do {
-    n = ::pread(fd->get(), buffer, sizeof buffer, 0);
+    n = ::pread(fd, buffer, sizeof buffer, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return SystemError(errno, "cannot read " + path);
   ScriptLine line;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "src/regular_file.h"
 #include "src/result.h"
 #include "src/unique_fd.h"
 
@@ -23,6 +24,7 @@ struct LoadSegment {
 struct ElfImage {
   std::string path;
   UniqueFd fd;            // O_RDONLY | O_CLOEXEC, for mmap
+  struct stat file_status;  // fstat of fd
   bool position_independent = false;  // ET_DYN: loaded at a chosen base
   uint64_t entry = 0;     // e_entry, before the base is added
   uint64_t phdr_vaddr = 0;  // where the program headers sit once loaded
@@ -43,10 +45,12 @@ Result<ElfImage> OpenElfImage(const std::string& path);
 
 // The checks of OpenElfImage that concern the file itself (regular,
 // executable by the caller, not on a noexec mount), for PR_SET_MM_MAP's
-// exe_fd, which the kernel checks the same way.
-Result<UniqueFd> OpenExecutableFile(const std::string& path);
+// exe_fd, which the kernel checks the same way. Never blocks: see
+// OpenRegularFile.
+Result<RegularFile> OpenExecutableFile(const std::string& path);
 
-// A "#!" line, as binfmt_script reads it: the interpreter and at most one
+// A "#!" line, as binfmt_script reads it (from a regular file only, opened
+// without blocking): the interpreter and at most one
 // argument (the rest of the line). Empty interpreter: not a script.
 struct ScriptLine {
   std::string interpreter;

@@ -10,11 +10,14 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/rseq.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -24,6 +27,7 @@
 
 #include "src/elf_image.h"
 #include "src/proc_maps.h"
+#include "src/regular_file.h"
 #include "src/procfs.h"
 #include "src/trampoline.h"
 #include "src/unique_fd.h"
@@ -208,26 +212,6 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> ProgramAuxv(
   return auxv;
 }
 
-void AddSegments(const ElfImage& image, uint64_t bias, TrampolineParams& params) {
-  for (const LoadSegment& segment : image.segments) {
-    TrampolineSegment& out = params.segments[params.segment_count++];
-    const uint64_t start = bias + segment.vaddr;
-    const uint64_t file_end = start + segment.filesz;
-    const uint64_t mem_end = start + segment.memsz;
-    out.map_start = PageDown(start);
-    out.fd = image.fd.get();
-    out.prot = ProtectionOf(segment.flags);
-    out.file_offset = segment.offset - (start - out.map_start);
-    out.file_length = segment.filesz > 0 ? PageUp(file_end) - out.map_start : 0;
-    out.zero_start = file_end;
-    out.zero_end = segment.memsz > segment.filesz && segment.filesz > 0
-                       ? PageUp(file_end)
-                       : file_end;
-    out.anon_start = segment.filesz > 0 ? PageUp(file_end) : out.map_start;
-    out.anon_length = PageUp(mem_end) > out.anon_start ? PageUp(mem_end) - out.anon_start : 0;
-  }
-}
-
 // An anonymous mapping owned until handed to the trampoline.
 class Mapped {
  public:
@@ -331,6 +315,15 @@ void CopyString(char* destination, size_t size, const std::string& text) {
   __builtin_unreachable();
 }
 
+// PR_SET_MM_MAP with the capability effective for this call only; errno.
+// With an exe_fd it validates the whole map (addresses within the kernel's
+// effective mmap_min_addr and TASK_SIZE, ordering, RLIMIT_DATA), then
+// answers EBUSY while crpid's own file is mapped — before writing a field.
+int TrySetMmMap(const TrampolineMmMap& map, const CapabilityState& capabilities) {
+  ScopedEffectiveCapability raised(CheckpointRestoreCapabilityToRaise(capabilities));
+  return ::prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof map, 0) == 0 ? 0 : errno;
+}
+
 }  // namespace
 
 Status ProbeExeChange(int exe_fd, const std::string& exe_path,
@@ -344,12 +337,7 @@ Status ProbeExeChange(int exe_fd, const std::string& exe_path,
     map->start_brk = map->brk = map->end_data + 1;
   }
   map->exe_fd = static_cast<uint32_t>(exe_fd);
-  int err;
-  {
-    ScopedEffectiveCapability raised(
-        CheckpointRestoreCapabilityToRaise(capabilities));
-    err = ::prctl(PR_SET_MM, PR_SET_MM_MAP, &*map, sizeof *map, 0) == 0 ? 0 : errno;
-  }
+  const int err = TrySetMmMap(*map, capabilities);
   if (err == EBUSY || err == 0) return Ok{};
   // EPERM since 5.9; before, a missing privilege for exe_fd was EINVAL (the
   // map itself is valid: it is this process's own).
@@ -368,7 +356,141 @@ Status ProbeExeChange(int exe_fd, const std::string& exe_path,
   return SystemError(err, "prctl(PR_SET_MM_MAP) probe");
 }
 
-Error RunAsProgram(const SetMmRequest& request) {
+
+namespace {
+
+// Phase 1, the checks: what they found.
+struct ProgramFiles {
+  std::string execfn;             // PROGRAM as found: AT_EXECFN, default comm
+  std::vector<std::string> argv;  // as execve passes it (#! rewritten)
+  ElfImage program;               // the ELF loaded (a script's interpreter)
+  std::optional<ElfImage> interpreter;  // its PT_INTERP
+  std::string exe_path;
+  RegularFile exe;                // the exe link's target
+};
+
+struct ScriptChain {
+  std::string program_path;
+  std::vector<std::string> argv;
+};
+
+// Like execve: a "#!" script runs its interpreter with the script's path
+// (up to four levels); AT_EXECFN and comm still name the script.
+Result<ScriptChain> FollowScripts(const std::string& found,
+                                  std::vector<std::string> argv) {
+  ScriptChain chain{found, std::move(argv)};
+  for (int depth = 0;; ++depth) {
+    auto script = ReadScriptLine(chain.program_path);
+    if (!script) return script.error();
+    if (script->interpreter.empty()) return chain;
+    if (depth == 4) {
+      return Error{ErrorKind::kInvalidInput, ELOOP,
+                   found + ": more than four levels of #! interpreters", {}};
+    }
+    std::vector<std::string> script_argv = {script->interpreter};
+    if (!script->argument.empty()) script_argv.push_back(script->argument);
+    script_argv.push_back(chain.program_path);
+    script_argv.insert(script_argv.end(), chain.argv.begin() + 1, chain.argv.end());
+    chain.argv = std::move(script_argv);
+    chain.program_path = script->interpreter;
+  }
+}
+
+Result<std::optional<ElfImage>> OpenInterpreter(const ElfImage& program) {
+  if (program.interpreter.empty()) return std::optional<ElfImage>();
+  auto opened = OpenElfImage(program.interpreter);
+  if (!opened) {
+    Error error = opened.error();
+    error.message = "interpreter of " + program.path + ": " + error.message;
+    return error;
+  }
+  if (!opened->position_independent || !opened->interpreter.empty()) {
+    return Error{ErrorKind::kInvalidInput, ENOEXEC,
+                 program.interpreter + " cannot be an ELF interpreter", {}};
+  }
+  return std::optional<ElfImage>(std::move(*opened));
+}
+
+bool SameFile(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// crpid's own executable. The process itself may open /proc/self/exe even
+// while it is not dumpable.
+Result<struct stat> OwnExecutable() {
+  auto fd = OpenFile("/proc/self/exe", O_PATH);
+  if (!fd) return fd.error();
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat /proc/self/exe");
+  return st;
+}
+
+// crpid cannot load crpid: PR_SET_MM_MAP refuses the exe change (EBUSY)
+// while the old exe file is mapped, and it would be, as PROGRAM or its
+// interpreter. As FILE, the kernel accepts it, but the exe link would then
+// name crpid (a capability-holding program) while PROGRAM runs without.
+Status RefuseCrpidItself(const ProgramFiles& files) {
+  auto own = OwnExecutable();
+  if (!own) return own.error();
+  const char* hint = "set-mm replaces crpid's memory by PROGRAM's; run crpid directly";
+  if (SameFile(files.program.file_status, *own)) {
+    return Error{ErrorKind::kPermission, EACCES, files.program.path + " is crpid itself",
+                 hint};
+  }
+  if (files.interpreter && SameFile(files.interpreter->file_status, *own)) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 "the interpreter " + files.interpreter->path + " of " +
+                     files.program.path + " is crpid itself",
+                 hint};
+  }
+  if (SameFile(files.exe.st, *own)) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 "--exe " + files.exe_path + " is crpid itself",
+                 "the exe link may name PROGRAM or another program, not crpid"};
+  }
+  return Ok{};
+}
+
+// What execve would grant for the file: setuid, setgid (only with group
+// execute, as the kernel counts it) or file capabilities; empty if nothing.
+std::string PrivilegeOf(int fd, const struct stat& st) {
+  if ((st.st_mode & S_ISUID) != 0) return "setuid";
+  if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return "setgid";
+  if (::fgetxattr(fd, "security.capability", nullptr, 0) > 0) return "file-capability";
+  return "";
+}
+
+// A privileged program would run without its privilege (set-mm is no
+// execve) while /proc/PID/exe names it: PROGRAM, its interpreter and FILE.
+Status RefusePrivileged(const ProgramFiles& files) {
+  const char* hint = "set-mm runs programs without the privilege execve would give them; "
+                     "run it directly, or give a copy without setuid, setgid and file "
+                     "capabilities";
+  std::string kind = PrivilegeOf(files.program.fd.get(), files.program.file_status);
+  if (!kind.empty()) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 files.program.path + " is a " + kind + " program", hint};
+  }
+  if (files.interpreter) {
+    kind = PrivilegeOf(files.interpreter->fd.get(), files.interpreter->file_status);
+    if (!kind.empty()) {
+      return Error{ErrorKind::kPermission, EACCES,
+                   "the interpreter " + files.interpreter->path + " of " +
+                       files.program.path + " is a " + kind + " program",
+                   hint};
+    }
+  }
+  kind = PrivilegeOf(files.exe.fd.get(), files.exe.st);
+  if (!kind.empty()) {
+    return Error{ErrorKind::kPermission, EACCES,
+                 "--exe " + files.exe_path + " is a " + kind + " program",
+                 "the exe link would name a privileged program that PROGRAM is not; "
+                 "give a file without setuid, setgid and file capabilities"};
+  }
+  return Ok{};
+}
+
+Result<ProgramFiles> CheckProgram(const SetMmRequest& request) {
   if (request.command.empty()) {
     return Error{ErrorKind::kInvalidInput, 0, "no PROGRAM given", {}};
   }
@@ -376,89 +498,212 @@ Error RunAsProgram(const SetMmRequest& request) {
   // (nothing is effective in phase 1): the same search execvp makes.
   auto found = FindInPath(request.command.front());
   if (!found) return found.error();
-  // Like execve: a "#!" script runs its interpreter with the script's path
-  // (up to four levels); AT_EXECFN and comm still name the script.
-  const std::string execfn = *found;
-  std::vector<std::string> argv = request.command;
-  auto program_path = found;
-  for (int depth = 0;; ++depth) {
-    auto script = ReadScriptLine(*program_path);
-    if (!script) return script.error();
-    if (script->interpreter.empty()) break;
-    if (depth == 4) {
-      return Error{ErrorKind::kInvalidInput, ELOOP,
-                   execfn + ": more than four levels of #! interpreters", {}};
-    }
-    std::vector<std::string> script_argv = {script->interpreter};
-    if (!script->argument.empty()) script_argv.push_back(script->argument);
-    script_argv.push_back(*program_path);
-    script_argv.insert(script_argv.end(), argv.begin() + 1, argv.end());
-    argv = std::move(script_argv);
-    program_path = script->interpreter;
-  }
-  auto program = OpenElfImage(*program_path);
+  auto chain = FollowScripts(*found, request.command);
+  if (!chain) return chain.error();
+  auto program = OpenElfImage(chain->program_path);
   if (!program) return program.error();
-  std::optional<ElfImage> interpreter;
-  if (!program->interpreter.empty()) {
-    auto opened = OpenElfImage(program->interpreter);
-    if (!opened) {
-      Error error = opened.error();
-      error.message = "interpreter of " + *program_path + ": " + error.message;
-      return error;
-    }
-    if (!opened->position_independent || !opened->interpreter.empty()) {
-      return Error{ErrorKind::kInvalidInput, ENOEXEC,
-                   program->interpreter + " cannot be an ELF interpreter", {}};
-    }
-    interpreter = std::move(*opened);
-  }
-  const std::string exe_path = request.exe.empty() ? *program_path : request.exe;
+  auto interpreter = OpenInterpreter(*program);
+  if (!interpreter) return interpreter.error();
+  const std::string exe_path = request.exe.empty() ? chain->program_path : request.exe;
   auto exe = OpenExecutableFile(exe_path);
   if (!exe) return exe.error();
-  if (Status probed = ProbeExeChange(exe->get(), exe_path, request.capabilities);
+  ProgramFiles files{*found,        std::move(chain->argv), std::move(*program),
+                     std::move(*interpreter), exe_path, std::move(*exe)};
+  if (Status refused = RefuseCrpidItself(files); !refused) return refused.error();
+  if (Status refused = RefusePrivileged(files); !refused) return refused.error();
+  if (Status probed = ProbeExeChange(files.exe.fd.get(), exe_path, request.capabilities);
       !probed) {
     return probed.error();
   }
+  return files;
+}
 
-  // Addresses: the program at its own (ET_EXEC) or a random PIE base; the
-  // interpreter where mmap finds room, reserved now; brk after the program.
-  const bool randomize = AddressRandomization();
-  const uint64_t program_bias =
-      program->position_independent
-          ? kDynamicBase + (randomize ? RandomPages(1 << 28) * kPage : 0) -
-                program->min_vaddr
-          : 0;
-  std::optional<Mapped> interpreter_reservation;
-  uint64_t interpreter_bias = 0;
-  if (interpreter) {
-    interpreter_reservation.emplace(interpreter->max_vaddr - interpreter->min_vaddr,
-                                    PROT_NONE);
-    if (interpreter_reservation->get() == nullptr) {
-      return SystemError(errno, "cannot reserve room for " + interpreter->path);
-    }
-    interpreter_bias = interpreter_reservation->start() - interpreter->min_vaddr;
+// Phase 2, the reservation: one ELF image mapped at its final addresses
+// while crpid can still report a failure — an address below the kernel's
+// effective minimum (which can exceed vm.mmap_min_addr), one taken, a
+// .bss larger than memory. Unmapped again unless handed to the trampoline.
+class LoadedImage {
+ public:
+  LoadedImage() = default;
+  LoadedImage(LoadedImage&& other) noexcept
+      : bias(other.bias), ranges(std::move(other.ranges)), span_(other.span_) {
+    other.span_ = {};
   }
-  const uint64_t brk =
-      PageUp(program_bias + program->max_vaddr) +
-      (randomize ? RandomPages(8192) * kPage : 0);  // up to 32 MiB, as x86_64
+  LoadedImage& operator=(LoadedImage&&) = delete;
+  ~LoadedImage() {
+    if (span_.end > span_.start) {
+      ::munmap(reinterpret_cast<void*>(span_.start), span_.end - span_.start);
+    }
+  }
+  // Reserves [start, start + length) (MAP_FIXED_NOREPLACE when fixed, else
+  // where mmap finds room); errno on failure.
+  int Reserve(uint64_t start, uint64_t length, bool fixed);
+  uint64_t span_start() const { return span_.start; }
 
-  auto maps = ReadMaps(::getpid());
-  if (!maps) return maps.error();
+  uint64_t bias = 0;
+  std::vector<TrampolineRange> ranges;  // mapped pages, sorted, disjoint
+
+ private:
+  TrampolineRange span_{};
+};
+
+int LoadedImage::Reserve(uint64_t start, uint64_t length, bool fixed) {
+  void* address = ::mmap(reinterpret_cast<void*>(fixed ? start : 0), length, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                             (fixed ? MAP_FIXED_NOREPLACE : 0),
+                         -1, 0);
+  if (address == MAP_FAILED) return errno;
+  span_ = {reinterpret_cast<uint64_t>(address), reinterpret_cast<uint64_t>(address) + length};
+  // Before 4.17 MAP_FIXED_NOREPLACE is only a hint.
+  return fixed && span_.start != start ? EEXIST : 0;
+}
+
+// Maps one PT_LOAD inside the image's reservation as execve does: file
+// pages, the rest of the last file page zeroed, anonymous .bss pages.
+int MapSegment(const LoadSegment& segment, int fd, uint64_t bias,
+               std::vector<TrampolineRange>& mapped) {
+  const uint64_t start = bias + segment.vaddr;
+  const uint64_t file_end = start + segment.filesz;
+  const uint64_t map_start = PageDown(start);
+  const int prot = ProtectionOf(segment.flags);
+  uint64_t anon_start = map_start;
+  if (segment.filesz > 0) {
+    const bool zero_tail = segment.memsz > segment.filesz && file_end % kPage != 0;
+    const uint64_t length = PageUp(file_end) - map_start;
+    void* address = ::mmap(reinterpret_cast<void*>(map_start), length,
+                           prot | (zero_tail ? PROT_WRITE : 0), MAP_PRIVATE | MAP_FIXED,
+                           fd, static_cast<off_t>(segment.offset - (start - map_start)));
+    if (address == MAP_FAILED) return errno;
+    if (zero_tail) {
+      std::memset(reinterpret_cast<void*>(file_end), 0, PageUp(file_end) - file_end);
+      if ((prot & PROT_WRITE) == 0 &&
+          ::mprotect(reinterpret_cast<void*>(map_start), length, prot) != 0) {
+        return errno;
+      }
+    }
+    anon_start = PageUp(file_end);
+  }
+  const uint64_t end = std::max(PageUp(start + segment.memsz), anon_start);
+  if (end > anon_start &&
+      ::mmap(reinterpret_cast<void*>(anon_start), end - anon_start, prot,
+             MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) {
+    return errno;
+  }
+  mapped.push_back({map_start, end});
+  return 0;
+}
+
+// Sorts and merges ranges, then unmaps what of [start, end) they leave out
+// (execve leaves the gaps between segments unmapped).
+void UnmapGaps(std::vector<TrampolineRange>& ranges, uint64_t start, uint64_t end) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const TrampolineRange& a, const TrampolineRange& b) { return a.start < b.start; });
+  std::vector<TrampolineRange> merged;
+  for (const TrampolineRange& range : ranges) {
+    if (!merged.empty() && range.start <= merged.back().end) {
+      merged.back().end = std::max(merged.back().end, range.end);
+    } else {
+      merged.push_back(range);
+    }
+  }
+  uint64_t from = start;
+  for (const TrampolineRange& range : merged) {
+    if (range.start > from) ::munmap(reinterpret_cast<void*>(from), range.start - from);
+    from = std::max(from, range.end);
+  }
+  if (end > from) ::munmap(reinterpret_cast<void*>(from), end - from);
+  ranges = std::move(merged);
+}
+
+// Maps image at bias (nullopt: where mmap finds room); errno on failure.
+Result<LoadedImage> LoadImage(const ElfImage& image, std::optional<uint64_t> bias) {
+  LoadedImage loaded;
+  const uint64_t length = image.max_vaddr - image.min_vaddr;
+  if (int err = loaded.Reserve(bias.value_or(0) + image.min_vaddr, length, bias.has_value());
+      err != 0) {
+    return ErrnoError(ErrorKind::kSystem, err, "mmap");
+  }
+  loaded.bias = loaded.span_start() - image.min_vaddr;
+  for (const LoadSegment& segment : image.segments) {
+    if (int err = MapSegment(segment, image.fd.get(), loaded.bias, loaded.ranges); err != 0) {
+      return ErrnoError(ErrorKind::kSystem, err, "mmap");
+    }
+  }
+  UnmapGaps(loaded.ranges, loaded.span_start(), loaded.span_start() + length);
+  return loaded;
+}
+
+// The program at its own addresses (ET_EXEC) or at a PIE base: ELF_ET_DYN_BASE
+// plus ASLR's offset, another offset where that is taken (crpid's own heap
+// starts near ELF_ET_DYN_BASE), else where mmap finds room.
+Result<LoadedImage> LoadProgram(const ElfImage& program) {
+  if (!program.position_independent) return LoadImage(program, 0);
+  const bool randomize = AddressRandomization();
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const uint64_t offset = randomize || attempt > 0 ? RandomPages(1 << 28) * kPage : 0;
+    auto loaded = LoadImage(program, kDynamicBase + offset - program.min_vaddr);
+    if (loaded || loaded.error().err != EEXIST) return loaded;
+  }
+  return LoadImage(program, std::nullopt);
+}
+
+// What a failed load tells the user: execve would fail the same way.
+Error LoadError(const ElfImage& image, int err) {
+  if (err == EEXIST) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 image.path + " would load over the stack, the vDSO or crpid's own memory",
+                 "its program headers ask for addresses this process cannot give"};
+  }
+  if (err == EPERM || err == EACCES) {
+    char address[32];
+    std::snprintf(address, sizeof address, "0x%llx",
+                  static_cast<unsigned long long>(image.min_vaddr));
+    return Error{ErrorKind::kInvalidInput, ENOEXEC,
+                 image.path + " loads at " + address +
+                     ", below the lowest address the kernel lets a process map: " +
+                     std::strerror(err),
+                 "link it at a higher address (vm.mmap_min_addr; a security module "
+                 "can raise the minimum)"};
+  }
+  return Error{ErrorKind::kInvalidInput, ENOEXEC,
+               "cannot map " + image.path + ": " + std::strerror(err),
+               "its segments need more memory than this process may have (RAM and "
+               "swap, ulimit -v, ulimit -d)"};
+}
+
+}  // namespace
+
+namespace {
+
+// What of crpid's memory the trampoline keeps: the stack (the new one is
+// written into it) and the vDSO pages.
+struct ProcessLayout {
   StackRange stack;
   std::vector<TrampolineRange> keep;
+};
+
+Result<ProcessLayout> ReadLayout() {
+  auto maps = ReadMaps(::getpid());
+  if (!maps) return maps.error();
+  ProcessLayout layout;
   for (const Mapping& mapping : *maps) {
-    if (mapping.path == "[stack]") stack = {mapping.start, mapping.end};
+    if (mapping.path == "[stack]") layout.stack = {mapping.start, mapping.end};
     if (mapping.path == "[vdso]" || mapping.path == "[vvar]" ||
         mapping.path == "[vvar_vclock]") {
-      keep.push_back({mapping.start, mapping.end});
+      layout.keep.push_back({mapping.start, mapping.end});
     }
   }
-  if (stack.end == 0) {
+  if (layout.stack.end == 0) {
     return Error{ErrorKind::kSystem, 0, "no [stack] in /proc/self/maps", {}};
   }
-  keep.push_back({stack.start, stack.end});
+  layout.keep.push_back({layout.stack.start, layout.stack.end});
+  return layout;
+}
 
-  // The program's view of itself, as execve would build it.
+// Phase 3, the preparation: the program's initial stack as execve builds it.
+Result<StackImage> PrepareStack(const SetMmRequest& request, const ProgramFiles& files,
+                                uint64_t program_bias, uint64_t interpreter_bias,
+                                const StackRange& stack) {
   // The environment crpid was started with, not glibc's secure-mode copy
   // (see InitialEnvironment): PROGRAM runs without any capability.
   std::vector<std::string> environment;
@@ -467,106 +712,36 @@ Error RunAsProgram(const SetMmRequest& request) {
   } else {
     for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
   }
-  const uint64_t phdr = program_bias + program->phdr_vaddr;
-  const uint64_t entry = program_bias + program->entry;
-  std::map<uint64_t, uint64_t> values = {
-      {AT_PHDR, phdr},
-      {AT_PHENT, program->phent},
-      {AT_PHNUM, program->phnum},
-      {AT_BASE, interpreter ? interpreter_bias : 0},
+  const ElfImage& program = files.program;
+  const std::map<uint64_t, uint64_t> values = {
+      {AT_PHDR, program_bias + program.phdr_vaddr},
+      {AT_PHENT, program.phent},
+      {AT_PHNUM, program.phnum},
+      {AT_BASE, interpreter_bias},
       {AT_FLAGS, 0},
-      {AT_ENTRY, entry},
+      {AT_ENTRY, program_bias + program.entry},
       {AT_UID, ::getuid()},
       {AT_EUID, ::geteuid()},
       {AT_GID, ::getgid()},
       {AT_EGID, ::getegid()},
       {AT_SECURE, 0},
   };
-  auto program_auxv = ProgramAuxv(request.initial_envp, values);
-  if (!program_auxv) return program_auxv.error();
-  StackImage image = BuildStack(stack.end, argv, environment, execfn, *program_auxv);
+  auto auxv = ProgramAuxv(request.initial_envp, values);
+  if (!auxv) return auxv.error();
+  StackImage image = BuildStack(stack.end, files.argv, environment, files.execfn, *auxv);
   if (image.sp <= stack.start + kPage) {
     return Error{ErrorKind::kInvalidInput, E2BIG,
                  "arguments and environment do not fit the stack", {}};
   }
+  return image;
+}
 
-  // The parameter block: parameters, stack image, descriptors to close and
-  // the trampoline's own stack.
-  std::vector<int> close_fds = CloseOnExecDescriptors();
-  const size_t block_length =
-      PageUp(sizeof(TrampolineParams) + image.bytes.size() +
-             close_fds.size() * sizeof(int) + kTrampolineStack + 64);
-  Mapped block(block_length);
-  const size_t code_length = PageUp(TrampolineCodeSize());
-  Mapped code(code_length);
-  if (block.get() == nullptr || code.get() == nullptr) {
-    return SystemError(errno, "mmap");
-  }
-  std::memcpy(code.get(), TrampolineCodeStart(), TrampolineCodeSize());
-  if (::mprotect(code.get(), code_length, PROT_READ | PROT_EXEC) != 0) {
-    return SystemError(errno, "mprotect");
-  }
-  keep.push_back({code.start(), code.start() + code.length()});
-  keep.push_back({block.start(), block.start() + block.length()});
-  if (interpreter_reservation) {
-    keep.push_back({interpreter_reservation->start(),
-                    interpreter_reservation->start() + interpreter_reservation->length()});
-  }
-  std::sort(keep.begin(), keep.end(),
-            [](const TrampolineRange& a, const TrampolineRange& b) { return a.start < b.start; });
-
-  auto* params = new (block.get()) TrampolineParams{};
-  if (keep.size() > kTrampolineMaxKeep ||
-      program->segments.size() + (interpreter ? interpreter->segments.size() : 0) >
-          kTrampolineMaxSegments) {
-    return Error{ErrorKind::kInvalidInput, 0, "too many segments to load", {}};
-  }
-  for (const TrampolineRange& range : keep) params->keep[params->keep_count++] = range;
-  params->unmap_limit = std::max(kTaskSize, stack.end);
-  // Nothing may land on what is kept — above all the trampoline and its
-  // parameters, which run with the capability until the end: each segment
-  // and the brk area after the program are checked (spans cannot wrap:
-  // OpenElfImage bounds every PT_LOAD).
-  const uint64_t program_start = program_bias + program->min_vaddr;
-  auto overlaps_kept = [&keep](uint64_t start, uint64_t end) {
-    for (const TrampolineRange& range : keep) {
-      if (start < range.end && range.start < end) return true;
-    }
-    return false;
-  };
-  bool collides = brk > kTaskSize || overlaps_kept(program_start, brk);
-  if (interpreter) {
-    for (const LoadSegment& segment : interpreter->segments) {
-      const uint64_t start = interpreter_bias + segment.vaddr;
-      collides |= start < interpreter_reservation->start() ||
-                  PageUp(start + segment.memsz) >
-                      interpreter_reservation->start() + interpreter_reservation->length();
-    }
-  }
-  if (collides) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 *program_path + " would load over the stack, the vDSO or crpid's loader",
-                 "its program headers ask for addresses this process cannot give"};
-  }
-  AddSegments(*program, program_bias, *params);
-  if (interpreter) AddSegments(*interpreter, interpreter_bias, *params);
-
-  char* cursor = block.get() + sizeof(TrampolineParams);
-  std::memcpy(cursor, image.bytes.data(), image.bytes.size());
-  params->stack_image = reinterpret_cast<uint64_t>(cursor);
-  params->stack_image_size = image.bytes.size();
-  params->stack_dest = image.sp;
-  cursor += image.bytes.size();
-  cursor = reinterpret_cast<char*>((reinterpret_cast<uint64_t>(cursor) + 7) & ~uint64_t{7});
-  std::memcpy(cursor, close_fds.data(), close_fds.size() * sizeof(int));
-  params->close_fds = reinterpret_cast<uint64_t>(cursor);
-  params->close_count = static_cast<int32_t>(close_fds.size());
-
-  // Code, data and brk as execve computes them from the PT_LOAD segments.
-  TrampolineMmMap& mm = params->mm_map;
+// Code, data and brk as execve computes them from the PT_LOAD segments.
+void FillMmMap(const ElfImage& program, uint64_t bias, uint64_t brk,
+               const StackImage& image, int exe_fd, TrampolineMmMap& mm) {
   mm.start_code = UINT64_MAX;
-  for (const LoadSegment& segment : program->segments) {
-    const uint64_t start = program_bias + segment.vaddr;
+  for (const LoadSegment& segment : program.segments) {
+    const uint64_t start = bias + segment.vaddr;
     const uint64_t file_end = start + segment.filesz;
     if ((segment.flags & PF_X) != 0) {
       mm.start_code = std::min(mm.start_code, start);
@@ -575,7 +750,7 @@ Error RunAsProgram(const SetMmRequest& request) {
     mm.start_data = std::max(mm.start_data, start);
     mm.end_data = std::max(mm.end_data, file_end);
   }
-  if (mm.start_code == UINT64_MAX) mm.start_code = mm.end_code = program_start;
+  if (mm.start_code == UINT64_MAX) mm.start_code = mm.end_code = bias + program.min_vaddr;
   if (mm.end_code <= mm.start_code) mm.end_code = mm.start_code + 1;
   mm.start_brk = mm.brk = brk;
   mm.start_stack = image.sp;
@@ -585,50 +760,192 @@ Error RunAsProgram(const SetMmRequest& request) {
   mm.env_end = image.env_end;
   mm.auxv = image.auxv_address;
   mm.auxv_size = image.auxv_size;
-  mm.exe_fd = static_cast<uint32_t>(exe->get());
+  mm.exe_fd = static_cast<uint32_t>(exe_fd);
+}
 
-  // Capabilities: effective for the prctl only; afterwards what execve of
-  // an ordinary program gives, i.e. nothing — root keeps its own sets.
+// Capabilities: effective for the prctl only; afterwards what execve of an
+// ordinary program gives, i.e. nothing — root keeps its own sets.
+void FillCapabilities(const CapabilityState& capabilities, TrampolineParams& params) {
   const TrampolineCaps current = CurrentCaps();
-  params->raise = current;
-  const int capability = CheckpointRestoreCapabilityToRaise(request.capabilities);
+  params.raise = current;
+  const int capability = CheckpointRestoreCapabilityToRaise(capabilities);
   if (capability >= 0) {
-    params->raise.data[capability / 32].effective |= 1u << (capability % 32);
+    params.raise.data[capability / 32].effective |= 1u << (capability % 32);
   }
   const bool root = ::geteuid() == 0;
-  params->final_caps = current;
+  params.final_caps = current;
   if (!root) {
-    for (auto& data : params->final_caps.data) data = {0, 0, 0};
+    for (auto& data : params.final_caps.data) data = {0, 0, 0};
   }
-  params->clear_ambient = !root;
+  params.clear_ambient = !root;
+}
 
-  std::memcpy(&params->signal_mask, &request.signal_mask, sizeof params->signal_mask);
-  std::string comm = request.comm;
-  if (comm.empty()) {
-    comm = execfn.substr(execfn.rfind('/') + 1);
-  }
-  CopyString(params->comm, sizeof params->comm, comm);
-  params->entry = interpreter ? interpreter_bias + interpreter->entry : entry;
-  params->self_start = block.start();
-  params->self_length = block.length();
-  CopyString(params->message_prefix, sizeof params->message_prefix, "crpid: set-mm: ");
-  CopyString(params->message_middle, sizeof params->message_middle,
+void FillMessages(TrampolineParams& params) {
+  CopyString(params.message_prefix, sizeof params.message_prefix, "crpid: set-mm: ");
+  CopyString(params.message_middle, sizeof params.message_middle,
              " failed after the point of no return (errno ");
-  const char* steps[] = {"munmap", "mmap of a segment", "mmap of .bss", "mprotect",
-                         "raising the capability", "prctl(PR_SET_MM_MAP)",
+  const char* steps[] = {"munmap", "raising the capability", "prctl(PR_SET_MM_MAP)",
                          "dropping capabilities"};
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; ++i) {
-    CopyString(params->step_names[i], sizeof params->step_names[i], steps[i]);
+    CopyString(params.step_names[i], sizeof params.step_names[i], steps[i]);
   }
+}
 
-  // The point of no return.
+// Phase 4, the hand-off: the trampoline's code and its parameter block
+// (parameters, stack image, descriptors to close, its own stack).
+struct Trampoline {
+  Mapped block;
+  Mapped code;
+  TrampolineParams* params = nullptr;
+};
+
+Status SetUpTrampoline(const StackImage& image, const std::vector<int>& close_fds,
+                       Trampoline& trampoline) {
+  if (trampoline.block.get() == nullptr || trampoline.code.get() == nullptr) {
+    return SystemError(errno, "mmap");
+  }
+  std::memcpy(trampoline.code.get(), TrampolineCodeStart(), TrampolineCodeSize());
+  if (::mprotect(trampoline.code.get(), trampoline.code.length(),
+                 PROT_READ | PROT_EXEC) != 0) {
+    return SystemError(errno, "mprotect");
+  }
+  auto* params = new (trampoline.block.get()) TrampolineParams{};
+  char* cursor = trampoline.block.get() + sizeof(TrampolineParams);
+  std::memcpy(cursor, image.bytes.data(), image.bytes.size());
+  params->stack_image = reinterpret_cast<uint64_t>(cursor);
+  params->stack_image_size = image.bytes.size();
+  params->stack_dest = image.sp;
+  cursor += image.bytes.size();
+  cursor = reinterpret_cast<char*>((reinterpret_cast<uint64_t>(cursor) + 7) & ~uint64_t{7});
+  std::memcpy(cursor, close_fds.data(), close_fds.size() * sizeof(int));
+  params->close_fds = reinterpret_cast<uint64_t>(cursor);
+  params->close_count = static_cast<int32_t>(close_fds.size());
+  params->self_start = trampoline.block.start();
+  params->self_length = trampoline.block.length();
+  FillMessages(*params);
+  trampoline.params = params;
+  return Ok{};
+}
+
+// The trampoline's PR_SET_MM_MAP, tried now with the very map it will
+// pass: the kernel validates it and stops at EBUSY (crpid still mapped).
+// Its effective mmap_min_addr (a security module's minimum, 65536 with
+// most) can exceed vm.mmap_min_addr, which alone decides where mmap may map.
+Status ValidateFinalMap(const TrampolineMmMap& map, const ElfImage& program,
+                        uint64_t program_start, const CapabilityState& capabilities) {
+  const int err = TrySetMmMap(map, capabilities);
+  if (err == EBUSY || err == 0) return Ok{};
+  if (err == EINVAL && program_start < 0x10000) {
+    char address[32];
+    std::snprintf(address, sizeof address, "0x%llx",
+                  static_cast<unsigned long long>(program_start));
+    return Error{ErrorKind::kInvalidInput, ENOEXEC,
+                 program.path + " loads at " + address +
+                     ", below the lowest address the kernel accepts (its effective "
+                     "mmap_min_addr, 65536 with a security module)",
+                 "link it at a higher address, such as 0x400000"};
+  }
+  return Error{ErrorKind::kInvalidInput, ENOEXEC,
+               "the kernel refuses " + program.path + "'s memory layout (PR_SET_MM_MAP: " +
+                   std::strerror(err) + ")",
+               "check its program headers and ulimit -d"};
+}
+
+bool Overlaps(const std::vector<TrampolineRange>& ranges, uint64_t start, uint64_t end) {
+  for (const TrampolineRange& range : ranges) {
+    if (start < range.end && range.start < end) return true;
+  }
+  return false;
+}
+
+// What the trampoline keeps, sorted. Nothing of it may lie where the
+// program's brk area will grow (spans cannot wrap: OpenElfImage bounds
+// every PT_LOAD).
+Status FillKeep(std::vector<TrampolineRange> keep, const Trampoline& trampoline,
+                const LoadedImage& program, uint64_t program_start, uint64_t brk,
+                const std::optional<LoadedImage>& interpreter, TrampolineParams& params) {
+  keep.push_back({trampoline.code.start(), trampoline.code.start() + trampoline.code.length()});
+  keep.push_back({trampoline.block.start(), trampoline.block.start() + trampoline.block.length()});
+  if (interpreter) keep.insert(keep.end(), interpreter->ranges.begin(), interpreter->ranges.end());
+  if (brk > kTaskSize || Overlaps(keep, program_start, brk)) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 "the program's brk area would overlap the stack, the vDSO or crpid's loader",
+                 "its program headers ask for addresses this process cannot give"};
+  }
+  keep.insert(keep.end(), program.ranges.begin(), program.ranges.end());
+  if (keep.size() > kTrampolineMaxKeep) {
+    return Error{ErrorKind::kInvalidInput, 0, "too many segments to load", {}};
+  }
+  std::sort(keep.begin(), keep.end(),
+            [](const TrampolineRange& a, const TrampolineRange& b) { return a.start < b.start; });
+  for (const TrampolineRange& range : keep) params.keep[params.keep_count++] = range;
+  return Ok{};
+}
+
+// The point of no return: from here on, nothing of crpid is left to return to.
+[[noreturn]] void HandOver(const Trampoline& trampoline, uint64_t entry) {
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ResetSignalHandlers();
   UnregisterRseq();
-  const uint64_t trampoline_entry = code.start() + TrampolineEntryOffset();
-  Jump(trampoline_entry, block.start() + block.length(), params);
+  trampoline.params->entry = entry;
+  Jump(trampoline.code.start() + TrampolineEntryOffset(),
+       trampoline.block.start() + trampoline.block.length(), trampoline.params);
+}
+
+}  // namespace
+
+Error RunAsProgram(const SetMmRequest& request) {
+  auto files = CheckProgram(request);
+  if (!files) return files.error();
+  auto layout = ReadLayout();
+  if (!layout) return layout.error();
+  auto program = LoadProgram(files->program);
+  if (!program) return LoadError(files->program, program.error().err);
+  std::optional<LoadedImage> interpreter;
+  if (files->interpreter) {
+    auto loaded = LoadImage(*files->interpreter, std::nullopt);
+    if (!loaded) return LoadError(*files->interpreter, loaded.error().err);
+    interpreter.emplace(std::move(*loaded));
+  }
+  const bool randomize = AddressRandomization();
+  const uint64_t brk = PageUp(program->bias + files->program.max_vaddr) +
+                       (randomize ? RandomPages(8192) * kPage : 0);  // 32 MiB, as x86_64
+  auto image = PrepareStack(request, *files, program->bias,
+                            interpreter ? interpreter->bias : 0, layout->stack);
+  if (!image) return image.error();
+
+  const std::vector<int> close_fds = CloseOnExecDescriptors();
+  Trampoline trampoline{
+      Mapped(PageUp(sizeof(TrampolineParams) + image->bytes.size() +
+                    close_fds.size() * sizeof(int) + kTrampolineStack + 64)),
+      Mapped(PageUp(TrampolineCodeSize()))};
+  if (Status set_up = SetUpTrampoline(*image, close_fds, trampoline); !set_up) {
+    return set_up.error();
+  }
+  TrampolineParams& params = *trampoline.params;
+  if (Status kept = FillKeep(layout->keep, trampoline, *program,
+                             program->bias + files->program.min_vaddr, brk, interpreter, params);
+      !kept) {
+    return kept.error();
+  }
+  params.unmap_limit = std::max(kTaskSize, layout->stack.end);
+  FillMmMap(files->program, program->bias, brk, *image, files->exe.fd.get(), params.mm_map);
+  if (Status valid = ValidateFinalMap(params.mm_map, files->program,
+                                      program->bias + files->program.min_vaddr,
+                                      request.capabilities);
+      !valid) {
+    return valid.error();
+  }
+  FillCapabilities(request.capabilities, params);
+  std::memcpy(&params.signal_mask, &request.signal_mask, sizeof params.signal_mask);
+  const std::string comm = request.comm.empty()
+                               ? files->execfn.substr(files->execfn.rfind('/') + 1)
+                               : request.comm;
+  CopyString(params.comm, sizeof params.comm, comm);
+  HandOver(trampoline, interpreter ? interpreter->bias + files->interpreter->entry
+                                   : program->bias + files->program.entry);
 }
 
 }  // namespace crpid

@@ -4,7 +4,10 @@
 // userspace, so that PR_SET_MM_MAP can set the exe link once crpid's own
 // executable is no longer mapped (the kernel answers EBUSY while it is).
 //
-// Everything it needs is in TrampolineParams, prepared by set_mm.cc; it uses
+// The program's segments are already mapped (set_mm.cc maps them before the
+// point of no return, so that an address or memory the kernel refuses stops
+// set-mm while it can still report it). Everything the trampoline needs is
+// in TrampolineParams, prepared by set_mm.cc; it uses
 // no libc, no globals, no TLS and no stack protector (crpid's TLS and data
 // are unmapped under it). After its first munmap there is no way back: any
 // failure writes one line to fd 2 and ends the process with status 125.
@@ -17,22 +20,8 @@
 
 namespace crpid {
 
-inline constexpr int kTrampolineMaxSegments = 32;
-inline constexpr int kTrampolineMaxKeep = 24;
+inline constexpr int kTrampolineMaxKeep = 48;
 inline constexpr int kTrampolineFailureStatus = 125;
-
-// One PT_LOAD segment, addresses final (load bias added), pages aligned.
-struct TrampolineSegment {
-  uint64_t map_start;    // first page
-  uint64_t file_length;  // bytes mapped from the file (whole pages), or 0
-  uint64_t file_offset;  // page-aligned offset of map_start in the file
-  uint64_t zero_start;   // end of the file data: zero from here …
-  uint64_t zero_end;     // … to the end of its page (the .bss head)
-  uint64_t anon_start;   // whole pages of .bss beyond the file pages
-  uint64_t anon_length;
-  int32_t fd;
-  int32_t prot;          // PROT_READ | PROT_WRITE | PROT_EXEC, final
-};
 
 struct TrampolineRange {
   uint64_t start;
@@ -59,14 +48,11 @@ struct TrampolineCaps {
 
 struct TrampolineParams {
   // Mappings kept, sorted, disjoint: the trampoline's own two, the stack,
-  // the vDSO pages and the interpreter's reservation. All else in
-  // [0, unmap_limit) is unmapped.
+  // the vDSO pages, and the program's and interpreter's segments, mapped
+  // before the point of no return. All else in [0, unmap_limit) is unmapped.
   TrampolineRange keep[kTrampolineMaxKeep];
   int32_t keep_count;
   uint64_t unmap_limit;
-
-  TrampolineSegment segments[kTrampolineMaxSegments];
-  int32_t segment_count;
 
   // The new initial stack, built with its final addresses, copied to
   // [stack_dest, stack_dest + stack_image_size).
@@ -99,9 +85,6 @@ struct TrampolineParams {
 
 enum TrampolineStep {
   kStepMunmap,
-  kStepMapSegment,
-  kStepMapBss,
-  kStepMprotect,
   kStepRaiseCapability,
   kStepSetMmMap,
   kStepDropCapabilities,

@@ -3,7 +3,6 @@
 // mapping: only position-independent code, raw syscalls, no calls out of
 // the section, no data outside TrampolineParams. Build flags in BUILD.bazel.
 #include <asm/unistd.h>
-#include <linux/mman.h>
 #include <linux/prctl.h>
 
 #include "src/trampoline.h"
@@ -79,37 +78,7 @@ extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
     if (i < params->keep_count) from = params->keep[i].end;
   }
 
-  // 2. Map the program's and the interpreter's segments.
-  for (int i = 0; i < params->segment_count; ++i) {
-    const crpid::TrampolineSegment& s = params->segments[i];
-    const bool zero_tail = s.zero_end > s.zero_start;
-    if (s.file_length > 0) {
-      long result = Syscall6(
-          __NR_mmap, static_cast<long>(s.map_start),
-          static_cast<long>(s.file_length),
-          s.prot | (zero_tail ? PROT_WRITE : 0), MAP_PRIVATE | MAP_FIXED,
-          s.fd, static_cast<long>(s.file_offset));
-      if (Failed(result)) Fail(params, crpid::kStepMapSegment, result);
-      if (zero_tail) {
-        for (uint64_t at = s.zero_start; at < s.zero_end; ++at) {
-          *reinterpret_cast<volatile char*>(at) = 0;
-        }
-        if ((s.prot & PROT_WRITE) == 0) {
-          result = Syscall3(__NR_mprotect, static_cast<long>(s.map_start),
-                            static_cast<long>(s.file_length), s.prot);
-          if (Failed(result)) Fail(params, crpid::kStepMprotect, result);
-        }
-      }
-    }
-    if (s.anon_length > 0) {
-      long result = Syscall6(__NR_mmap, static_cast<long>(s.anon_start),
-                             static_cast<long>(s.anon_length), s.prot,
-                             MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
-      if (Failed(result)) Fail(params, crpid::kStepMapBss, result);
-    }
-  }
-
-  // 3. The new initial stack: argc, argv, envp, auxv and their strings.
+  // 2. The new initial stack: argc, argv, envp, auxv and their strings.
   {
     const volatile char* source = reinterpret_cast<const char*>(params->stack_image);
     volatile char* destination = reinterpret_cast<char*>(params->stack_dest);
@@ -118,7 +87,7 @@ extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
     }
   }
 
-  // 4. The memory map descriptors and the exe link, with the capability
+  // 3. The memory map descriptors and the exe link, with the capability
   //    effective for this call only.
   long result = Syscall3(__NR_capset, reinterpret_cast<long>(&params->raise),
                          reinterpret_cast<long>(&params->raise.data), 0);
@@ -128,7 +97,7 @@ extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
                     sizeof(params->mm_map), 0, 0);
   if (Failed(result)) Fail(params, crpid::kStepSetMmMap, result);
 
-  // 5. What execve does to the process: capabilities, descriptors, signal
+  // 4. What execve does to the process: capabilities, descriptors, signal
   //    mask, name, dumpable.
   result = Syscall3(__NR_capset, reinterpret_cast<long>(&params->final_caps),
                     reinterpret_cast<long>(&params->final_caps.data), 0);
@@ -146,7 +115,7 @@ extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
            0, 0);
   Syscall6(__NR_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0);
 
-  // 6. Unmap this parameter block (and the stack this code runs on), then
+  // 5. Unmap this parameter block (and the stack this code runs on), then
   //    enter the program with the registers execve leaves: all zero but rsp.
   register uint64_t entry __asm__("r12") = params->entry;
   register uint64_t stack __asm__("r13") = params->stack_dest;

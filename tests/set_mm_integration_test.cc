@@ -7,6 +7,8 @@
 #include <elf.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,8 +132,9 @@ class SetMm : public InstalledCrpidTest {
 
   // A copy of the static probe with one ELF header field changed.
   static std::string PatchedProbe(const std::string& name,
-                                  const std::function<void(std::vector<char>&)>& patch) {
-    std::ifstream in(Probe("set_mm_probe_static"), std::ios::binary);
+                                  const std::function<void(std::vector<char>&)>& patch,
+                                  const char* base = "set_mm_probe_static") {
+    std::ifstream in(Probe(base), std::ios::binary);
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
                             std::istreambuf_iterator<char>());
     patch(bytes);
@@ -156,6 +159,23 @@ std::function<void(std::vector<char>&)> LastLoadMemsz(uint64_t memsz) {
       if (phdr->p_type == PT_LOAD) last_load = phdr;
     }
     last_load->p_memsz = memsz;
+  };
+}
+
+// An ELF patch: PT_INTERP's string replaced by path (no longer than the
+// original).
+std::function<void(std::vector<char>&)> ProgramInterpreter(const std::string& path) {
+  return [path](std::vector<char>& bytes) {
+    Elf64_Ehdr header;
+    std::memcpy(&header, bytes.data(), sizeof header);
+    for (int i = 0; i < header.e_phnum; ++i) {
+      Elf64_Phdr phdr;
+      std::memcpy(&phdr, bytes.data() + header.e_phoff + i * sizeof(Elf64_Phdr), sizeof phdr);
+      if (phdr.p_type != PT_INTERP) continue;
+      ASSERT_LT(path.size(), phdr.p_filesz);
+      std::memset(bytes.data() + phdr.p_offset, 0, phdr.p_filesz);
+      std::memcpy(bytes.data() + phdr.p_offset, path.data(), path.size());
+    }
   };
 }
 
@@ -309,6 +329,33 @@ TEST_F(SetMm, NoexecMount) {
   ::umount(mount_point.c_str());
 }
 
+// A FIFO where a file is expected must not block crpid forever (it would
+// wait with the capability in its permitted set): PROGRAM, --exe FILE, a
+// #! interpreter and a PT_INTERP naming one are refused at once.
+TEST_F(SetMm, FifosAreRefusedWithoutBlocking) {
+  const std::string fifo = copies_.dir + "/fifo";  // short: fits PT_INTERP
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0777), 0);
+  ::chmod(fifo.c_str(), 0777);
+  const std::string script = copies_.dir + "/fifo-script";
+  std::ofstream(script) << "#!" << fifo << "\n";
+  ::chmod(script.c_str(), 0755);
+  const std::string dynamic = Probe("set_mm_probe_dynamic");
+  const std::string interp = PatchedProbe("fifo-interp", ProgramInterpreter(fifo),
+                                          "set_mm_probe_dynamic");
+  const std::vector<std::vector<std::string>> cases = {
+      SetMmArgs(copies_.with_ep, {fifo}),
+      SetMmArgs(copies_.with_ep, {dynamic}, fifo),
+      SetMmArgs(copies_.with_ep, {script}),
+      SetMmArgs(copies_.with_ep, {interp}),
+  };
+  for (const auto& argv : cases) {
+    SCOPED_TRACE(argv[argv.size() - 1]);
+    RunResult result = RunProgram(AsNobody(argv), /*timeout_seconds=*/5);
+    ExpectOneErrorLine(result, 126, fifo + " is not a regular file");
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("point of no return")));
+  }
+}
+
 // Hostile program headers are refused before anything is unmapped: a
 // segment whose end wraps around, and one that would cover crpid's loader
 // (the trampoline runs with the capability until its very end).
@@ -320,7 +367,7 @@ TEST_F(SetMm, HostileProgramHeadersAreRefused) {
   const std::string covers =
       PatchedProbe("covering-load", LastLoadMemsz(0x7ff000000000));
   ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {covers}))), 125,
-                     covers + " would load over the stack, the vDSO or crpid's loader");
+                     covers + " would load over the stack, the vDSO or crpid's own memory");
 }
 
 TEST_F(SetMm, SegmentPastTheEndOfTheFileIsRefused) {
@@ -343,16 +390,178 @@ TEST_F(SetMm, ProgramGetsTheCallersWholeEnvironment) {
   EXPECT_EQ(result.out, "/scratch/tmp /opt/lib\n");
 }
 
-// A failure after the point of no return: a .bss far larger than memory
-// cannot be mapped once crpid is gone. The process must end with the
-// trampoline's message, never run half-loaded.
-TEST_F(SetMm, FailureAfterThePointOfNoReturnEndsTheProcess) {
-  const std::string huge = PatchedProbe("huge-bss", LastLoadMemsz(0x300000000000));  // 48 TiB
-  RunResult result = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {huge})));
-  EXPECT_EQ(result.exit_code, 125);
-  EXPECT_EQ(result.out, "");
-  EXPECT_EQ(result.err,
-            "crpid: set-mm: mmap of .bss failed after the point of no return (errno 12)\n");
+// Inputs that used to fail only after the point of no return are refused
+// before it: one line that is not the trampoline's, and nothing ran.
+void ExpectRefusedBeforeThePointOfNoReturn(const RunResult& result, int code,
+                                          const std::string& text) {
+  testing::ExpectOneErrorLine(result, "set-mm", text, code);
+  EXPECT_THAT(result.err, ::testing::Not(HasSubstr("point of no return")));
+}
+
+// An ELF patch: every PT_LOAD (and the entry) moved down by delta.
+std::function<void(std::vector<char>&)> MoveLoadsDown(uint64_t delta) {
+  return [delta](std::vector<char>& bytes) {
+    auto* header = reinterpret_cast<Elf64_Ehdr*>(bytes.data());
+    header->e_entry -= delta;
+    for (int i = 0; i < header->e_phnum; ++i) {
+      auto* phdr = reinterpret_cast<Elf64_Phdr*>(bytes.data() + header->e_phoff +
+                                                 i * sizeof(Elf64_Phdr));
+      if (phdr->p_type == PT_LOAD || phdr->p_type == PT_PHDR) {
+        phdr->p_vaddr -= delta;
+        phdr->p_paddr -= delta;
+      }
+    }
+  };
+}
+
+// PR_SET_MM_MAP answers EBUSY while crpid's own file is mapped: crpid as
+// PROGRAM or as its interpreter is refused; as --exe FILE the kernel would
+// accept it (measured: the exe link then names crpid), which set-mm
+// refuses too. Also without the file capability (root), so that the
+// reason is crpid itself and not its privilege.
+TEST_F(SetMm, CrpidItselfIsRefused) {
+  const std::string link = copies_.dir + "/c";  // short: fits PT_INTERP
+  ASSERT_EQ(::symlink(copies_.with_ep.c_str(), link.c_str()), 0);
+  const std::string interp =
+      PatchedProbe("crpid-interp", ProgramInterpreter(link), "set_mm_probe_dynamic");
+  const std::string probe = Probe("set_mm_probe_static");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copies_.with_ep, "check"}, ""))), 126,
+      copies_.with_ep + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(SetMmArgs(copies_.without, {copies_.without, "check"}, "")), 126,
+      copies_.without + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {interp}))), 126,
+      "the interpreter " + link + " of " + interp + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {probe}, copies_.with_ep))), 126,
+      "--exe " + copies_.with_ep + " is crpid itself");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(SetMmArgs(copies_.without, {probe}, copies_.without)), 126,
+      "--exe " + copies_.without + " is crpid itself");
+}
+
+// An ET_EXEC at 0x1000: above vm.mmap_min_addr here (4096: mmap maps it),
+// below the kernel's effective minimum, which PR_SET_MM_MAP applies.
+TEST_F(SetMm, LoadBelowTheKernelsMinimumIsRefused) {
+  const std::string low = PatchedProbe("low-load", MoveLoadsDown(0x400000 - 0x1000));
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {low}))), 126,
+      low + " loads at 0x1000, below the lowest address the kernel accepts");
+}
+
+// A .bss far larger than memory (64 GiB here, 48 TiB anywhere) cannot be
+// mapped: refused while crpid can still say so.
+TEST_F(SetMm, BssLargerThanMemoryIsRefused) {
+  for (uint64_t memsz : {uint64_t{64} << 30, uint64_t{0x300000000000}}) {
+    SCOPED_TRACE(memsz);
+    const std::string huge = PatchedProbe("huge-bss", LastLoadMemsz(memsz));
+    ExpectRefusedBeforeThePointOfNoReturn(
+        RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {huge}))), 126,
+        "cannot map " + huge + ": Cannot allocate memory");
+  }
+}
+
+// A copy of path at copy, root's, with mode and maybe a file capability.
+std::string PrivilegedCopy(const std::string& path, const std::string& copy, mode_t mode,
+                           const char* capability = nullptr) {
+  std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(::chown(copy.c_str(), 0, 0), 0);
+  EXPECT_EQ(::chmod(copy.c_str(), mode), 0);
+  if (capability != nullptr) {
+    cap_t caps = cap_from_text(capability);
+    EXPECT_EQ(cap_set_file(copy.c_str(), caps), 0) << copy;
+    cap_free(caps);
+  }
+  return copy;
+}
+
+// setuid, setgid and file-capability programs would run without their
+// privilege while /proc/PID/exe names them: refused as PROGRAM, as its
+// interpreter and as --exe FILE, before anything runs.
+TEST_F(SetMm, PrivilegedProgramsAreRefused) {
+  const std::string probe = Probe("set_mm_probe_static");
+  const std::vector<std::pair<std::string, std::string>> copies = {
+      {PrivilegedCopy(probe, copies_.dir + "/suid", 04755), "setuid"},
+      {PrivilegedCopy(probe, copies_.dir + "/sgid", 02755), "setgid"},
+      {PrivilegedCopy(probe, copies_.dir + "/fcap", 0755, "cap_net_raw+p"), "file-capability"},
+  };
+  for (const auto& [copy, kind] : copies) {
+    SCOPED_TRACE(copy);
+    ExpectRefusedBeforeThePointOfNoReturn(
+        RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copy}, ""))), 126,
+        copy + " is a " + kind + " program");
+    ExpectRefusedBeforeThePointOfNoReturn(
+        RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {probe}, copy))), 126,
+        "--exe " + copy + " is a " + kind + " program");
+  }
+  const std::string moved = PrivilegedCopy("/lib64/ld-linux-x86-64.so.2",
+                                           copies_.dir + "/l", 04755);  // fits PT_INTERP
+  const std::string interp =
+      PatchedProbe("suid-interp", ProgramInterpreter(moved), "set_mm_probe_dynamic");
+  ExpectRefusedBeforeThePointOfNoReturn(
+      RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {interp}))), 126,
+      "the interpreter " + moved + " of " + interp + " is a setuid program");
+}
+
+// setgid without group execute is no privilege (the kernel ignores it).
+TEST_F(SetMm, SetgidWithoutGroupExecuteRuns) {
+  const std::string copy = PrivilegedCopy(Probe("set_mm_probe_static"), copies_.dir + "/sgid-nox", 02745);
+  RunResult result = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copy}, "")));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(ParseProbe(result.out)["exe"], copy);
+}
+
+// What execve keeps, set-mm keeps: ignored signals (a handled one goes
+// back to the default), the blocked mask, descriptors without CLOEXEC,
+// umask, cwd, nice, RLIMIT_NOFILE, oom_score_adj. The same report, run
+// directly and through set-mm from the same launcher, must read the same.
+TEST_F(SetMm, ProcessStateIsKeptAsByExecve) {
+  if (!std::filesystem::exists("/usr/bin/python3")) {
+    CRPID_SKIP_OR_FAIL("python3 is not installed");
+  }
+  const std::string launcher =
+      "import os, resource, signal, sys\n"
+      "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+      "signal.signal(signal.SIGUSR1, lambda *a: None)\n"
+      "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])\n"
+      "os.umask(0o027); os.nice(5); os.chdir('/tmp')\n"
+      "resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))\n"
+      "open('/proc/self/oom_score_adj', 'w').write('500')\n"
+      "os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n"
+      "os.execvp(sys.argv[1], sys.argv[1:])\n";
+  // grep reports its own status (dash would clear the blocked mask).
+  const std::vector<std::string> status = {
+      "/bin/grep", "-E", "^(SigIgn|SigBlk|SigCgt|Umask)", "/proc/self/status"};
+  const std::vector<std::string> shell = {
+      "/bin/sh", "-c",
+      "cat /proc/$$/oom_score_adj; ulimit -n; pwd; nice; ls /proc/$$/fd | tr '\\n' ' '"};
+  for (const auto& report : {status, shell}) {
+    std::vector<std::string> direct_argv = {"/usr/bin/python3", "-c", launcher};
+    direct_argv.insert(direct_argv.end(), report.begin(), report.end());
+    std::vector<std::string> set_mm_argv = direct_argv;
+    set_mm_argv.insert(set_mm_argv.begin() + 3, {copies_.with_ep, "set-mm", "--"});
+    RunResult direct = RunProgram(AsNobody(direct_argv));
+    RunResult set_mm = RunProgram(AsNobody(set_mm_argv));
+    ASSERT_EQ(direct.exit_code, 0) << direct.err;
+    EXPECT_EQ(set_mm.exit_code, 0) << set_mm.err;
+    EXPECT_EQ(set_mm.out, direct.out);
+  }
+  // The launcher's settings reached the report: SIGHUP ignored, SIGUSR2
+  // blocked, SIGUSR1 back to the default, umask, oom_score_adj, limit,
+  // cwd, nice.
+  std::vector<std::string> argv = {"/usr/bin/python3", "-c", launcher, copies_.with_ep,
+                                   "set-mm", "--"};
+  argv.insert(argv.end(), status.begin(), status.end());
+  auto values = ParseProbe(RunProgram(AsNobody(argv)).out);
+  EXPECT_NE(std::stoull(values["SigIgn"], nullptr, 16) & (1u << (SIGHUP - 1)), 0u);
+  EXPECT_EQ(values["SigBlk"], "0000000000000800");
+  EXPECT_EQ(std::stoull(values["SigCgt"], nullptr, 16) & (1u << (SIGUSR1 - 1)), 0u);
+  EXPECT_EQ(values["Umask"], "0027");
+  argv.resize(6);
+  argv.insert(argv.end(), shell.begin(), shell.end());
+  EXPECT_THAT(RunProgram(AsNobody(argv)).out, StartsWith("500\n512\n/tmp\n5\n"));
 }
 
 }  // namespace
