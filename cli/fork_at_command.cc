@@ -106,6 +106,7 @@ int RunForkAt(const ForkAtArguments& arguments) {
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     ReportError(kContext, released.error());
+    if (released.error().err == EPIPE) return kExitCrpidError;  // nothing ran
     return released.error().err == ENOENT ? kExitNotFound : kExitCannotExecute;
   }
   if (arguments.detach) {

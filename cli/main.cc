@@ -17,6 +17,7 @@
 #include "cli/set_mm_command.h"
 #include "src/capabilities.h"
 #include "src/stack_limit.h"
+#include "src/standard_fds.h"
 
 namespace {
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
     return ReportError("start-up", crpid::SystemError(errno, "cannot make crpid non-dumpable"));
   }
+  crpid::CloseOnExecWhatSecureModeOpened();
   // Phase 1 before anything else: nothing runs with the capability
   // effective, not even argument parsing. Root (euid 0, also in a user
   // namespace) holds its capabilities by being root, not through crpid's

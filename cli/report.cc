@@ -1,5 +1,7 @@
 #include "cli/report.h"
 
+#include <cerrno>
+
 #include <fmt/core.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -70,9 +72,32 @@ std::string CapabilityRemedy(const CapabilityState& state) {
          "namespace that owns the target PID namespace";
 }
 
+namespace {
+
+// What to do about a resource limit the kernel enforced, when the error
+// came without a remedy of its own.
+std::string ResourceRemedy(int err) {
+  switch (err) {
+    case EAGAIN:
+      return "the process limit (ulimit -u) or a pids cgroup may be used up: "
+             "end some processes, or raise the limit";
+    case EMFILE:
+      return "too many open files: raise the limit (ulimit -n) or close some";
+    case ENFILE:
+      return "the system's open file table is full: try again later";
+    case ENOMEM:
+      return "out of memory, or a memory limit (ulimit -v, -d) too low";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
 int ReportError(std::string_view context, const Error& error) {
   std::string line = fmt::format("crpid: {}: {}", context, error.message);
-  if (!error.hint.empty()) line += "; " + error.hint;
+  const std::string hint = error.hint.empty() ? ResourceRemedy(error.err) : error.hint;
+  if (!hint.empty()) line += "; " + hint;
   line += '\n';
   std::fputs(line.c_str(), stderr);
   return kExitCrpidError;

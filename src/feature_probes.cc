@@ -81,7 +81,9 @@ ProbeResult Clone3(const CapabilityState&) {
   if (support == Clone3Support::kMissing) {
     return No("ENOSYS: Linux < 5.3 or a seccomp filter");
   }
-  if (support == Clone3Support::kBlocked) return No(Clone3SupportName(support));
+  if (support == Clone3Support::kBlocked || support == Clone3Support::kUnknown) {
+    return No(Clone3SupportName(support));
+  }
   return Yes(Clone3SupportName(support));
 }
 

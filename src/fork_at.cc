@@ -139,6 +139,11 @@ Error Clone3Error(int err, const std::vector<pid_t>& pids) {
                           : "one of PIDs " + JoinPids(pids)) +
         " is already in use";
     error.hint = "pick a free PID, or end the process that holds it";
+  } else if (err == EINVAL && pids.size() == 1 && !ChildrenShareOwnPidNamespace()) {
+    error.message = "cannot create PID " + JoinPids(pids) +
+                    ": the new PID namespace has no init yet, and its first "
+                    "process is always PID 1";
+    error.hint = "create PID 1 first: 'unshare -Urp crpid fork-at 1 -- COMMAND'";
   } else if (err == EINVAL && pids.size() > 1) {
     error.message = "PID list " + JoinPids(pids) +
                     " has more entries than the PID namespaces crpid's "
@@ -253,7 +258,7 @@ Status ValidatePidList(const std::vector<pid_t>& pids, ForkMethod method,
     return Error{ErrorKind::kInvalidInput, 0,
                  "PID 1 is the init of this PID namespace and always taken",
                  "PID 1 can only be the first process of a new PID namespace: "
-                 "run crpid under 'unshare --pid' without --fork"};
+                 "run 'unshare -Urp crpid fork-at 1 -- COMMAND' (no --fork)"};
   }
   return Ok{};
 }
@@ -305,11 +310,16 @@ Status PendingChild::Release() {
   }
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (!sent) {
-    int err = write_errno;
+    Error error = SystemError(write_errno, "cannot start the command in PID " +
+                                               std::to_string(pid_));
+    if (write_errno == EPIPE) {
+      error.message = "PID " + std::to_string(pid_) +
+                      " ended (killed?) before the command started";
+      error.hint = "nothing ran; run crpid again";
+    }
     go_.Reset();
     Reap(pid_);
-    return SystemError(err, "cannot start the command in PID " +
-                                std::to_string(pid_));
+    return error;
   }
   go_.Reset();
   int exec_errno = 0;
@@ -361,7 +371,23 @@ Result<PendingChild> ForkWithClone3(const ForkAtRequest& request,
 Status NsLastPidPermitted() {
   auto owned = OwnsPidNamespace();
   if (owned && *owned) return Ok{};
-  if (ProbeClone3() != Clone3Support::kSetTid) return Ok{};
+  // Only a definite "no set_tid here" lets an ordinary user move the
+  // namespace's counter: a clone3 that failed for another reason (EAGAIN
+  // when RLIMIT_NPROC is used up, which the user controls) says nothing.
+  switch (ProbeClone3()) {
+    case Clone3Support::kMissing:
+    case Clone3Support::kNoSetTid:
+    case Clone3Support::kBlocked:
+      return Ok{};
+    case Clone3Support::kUnknown: {
+      Error error = SystemError(errno, "cannot tell whether clone3 set_tid works here");
+      error.hint = "crpid writes ns_last_pid only where it does not; if the process "
+                   "limit (ulimit -u) or a pids cgroup is used up, end some processes";
+      return error;
+    }
+    case Clone3Support::kSetTid:
+      break;
+  }
   return Error{ErrorKind::kInvalidInput, 0,
                "--method ns-last-pid is refused where clone3 set_tid works: "
                "writing ns_last_pid sets the next PID of every process in "

@@ -73,6 +73,8 @@ class PendingChild {
   // Lets the child exec the command and waits until it has. An exec failure
   // comes back with its errno (ENOENT: not found, EACCES: not executable);
   // the child has then exited with 127 or 126 and must still be reaped.
+  // EPIPE: the child was gone (killed) before it was told to exec; it has
+  // been reaped and nothing ran.
   Status Release();
 
  private:

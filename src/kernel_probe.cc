@@ -20,7 +20,8 @@ Clone3Support ProbeClone3() {
   if (errno == ENOSYS) return Clone3Support::kMissing;
   if (errno == E2BIG) return Clone3Support::kNoSetTid;
   if (errno == EINVAL) return Clone3Support::kSetTid;
-  return Clone3Support::kBlocked;
+  if (errno == EPERM || errno == EACCES) return Clone3Support::kBlocked;
+  return Clone3Support::kUnknown;
 }
 
 const char* Clone3SupportName(Clone3Support support) {
@@ -33,6 +34,8 @@ const char* Clone3SupportName(Clone3Support support) {
       return "clone3 with set_tid";
     case Clone3Support::kBlocked:
       return "clone3 refused before set_tid was read (seccomp or an LSM)";
+    case Clone3Support::kUnknown:
+      return "clone3 failed before set_tid was read (process limit or memory)";
   }
   return "unknown";
 }

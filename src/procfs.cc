@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 
 #include <limits.h>
@@ -63,7 +64,11 @@ bool PidInUse(pid_t pid) {
 
 bool ChildrenShareOwnPidNamespace() {
   std::string own = ReadLink("/proc/self/ns/pid");
+  errno = 0;
   std::string children = ReadLink("/proc/self/ns/pid_for_children");
+  // ENOENT: `unshare --pid` (without --fork) made the children's namespace,
+  // which has no process yet.
+  if (children.empty() && errno == ENOENT) return false;
   return own.empty() || children.empty() || own == children;
 }
 
@@ -117,8 +122,14 @@ Result<std::vector<std::string>> InitialEnvironment() {
   if (!fields) return fields.error();
   const uint64_t env_start = fields->size() > 51 ? (*fields)[50] : 0;
   const uint64_t env_end = fields->size() > 51 ? (*fields)[51] : 0;
-  if (env_start == 0 || env_end < env_start) {
-    return Error{ErrorKind::kSystem, 0, "no environment range in /proc/self/stat", {}};
+  // A user can bind-mount anything over /proc/self/stat in a mount namespace
+  // of their own: read only where the kernel put the strings, between argv[0]
+  // (the lowest of them) and AT_EXECFN (right above the environment).
+  const uint64_t strings_start = reinterpret_cast<uintptr_t>(program_invocation_name);
+  if (env_start == 0 || env_end < env_start || env_start < strings_start ||
+      env_end != ::getauxval(AT_EXECFN)) {
+    return Error{ErrorKind::kSystem, 0,
+                 "/proc/self/stat has no environment range of this process", {}};
   }
   std::vector<std::string> environment;
   const char* text = reinterpret_cast<const char*>(env_start);

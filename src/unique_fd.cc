@@ -1,5 +1,8 @@
 #include "src/unique_fd.h"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,6 +61,14 @@ Result<std::string> ReadAll(int fd) {
 Result<std::string> ReadFileToString(const std::string& path) {
   auto fd = OpenFile(path, O_RDONLY);
   if (!fd) return fd.error();
+  // crpid steers privileged calls by what /proc says; a user can bind-mount
+  // their own file over /proc/self/... in a mount namespace of their own.
+  struct statfs filesystem = {};
+  if (path.rfind("/proc/", 0) == 0 &&
+      (::fstatfs(fd->get(), &filesystem) != 0 || filesystem.f_type != PROC_SUPER_MAGIC)) {
+    return Error{ErrorKind::kSystem, 0, path + " is not on procfs",
+                 "run crpid where /proc is the kernel's"};
+  }
   auto content = ReadAll(fd->get());
   if (!content) return SystemError(content.error().err, "cannot read " + path);
   return content;

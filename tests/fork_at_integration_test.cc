@@ -164,6 +164,68 @@ TEST_F(ForkAt, NsLastPidRefusedWhereClone3SetTidWorks) {
   EXPECT_THAT(check.out, HasSubstr("not used here"));
 }
 
+// clone3 can fail before the kernel reads set_tid (EAGAIN once RLIMIT_NPROC
+// is used up, which the user controls): that says nothing of set_tid, so
+// the ns_last_pid write stays refused (found by the hostile-user review).
+TEST_F(ForkAt, NsLastPidRefusedWhenTheProbeCannotTell) {
+  if (!clone3_set_tid_) GTEST_SKIP() << "this kernel lacks clone3 set_tid";
+  const pid_t pid = FreePid();
+  RunResult result = RunProgram(AsNobody(
+      {"prlimit", "--nproc=1", cap_path(), "fork-at", "--method", "ns-last-pid",
+       std::to_string(pid), "--", "true"}));
+  ExpectOneErrorLine(result, "cannot tell whether clone3 set_tid works here");
+  EXPECT_THAT(result.err, HasSubstr("ulimit -u"));
+  EXPECT_NE(ReadLongFromFile("/proc/sys/kernel/ns_last_pid"), pid - 1);
+}
+
+// The new PID namespace of `unshare -Urp` (no --fork) has no process yet:
+// its first one is PID 1, which crpid creates; any other PID is explained.
+TEST_F(ForkAt, FirstProcessOfANewPidNamespace) {
+  ExpectRanAt(RunProgram(AsNobody({"unshare", "-Urp", nocap_path(), "fork-at", "1", "--",
+                                   "sh", "-c", "echo $$"})),
+              1);
+  ExpectOneErrorLine(RunProgram(AsNobody({"unshare", "-Urp", nocap_path(), "fork-at", "5",
+                                          "--", "true"})),
+                     "the new PID namespace has no init yet");
+}
+
+// In a user and mount namespace of their own a user can bind-mount a file
+// over /proc/self/stat; crpid used to read its environment at the addresses
+// it named and crashed. Now /proc must be procfs and the range its own.
+TEST_F(ForkAt, FakeProcSelfStatIsNotTrusted) {
+  const std::string fake = copies_.nobody_dir + "/stat";
+  const std::string script =
+      "awk '{$50 = 4096; $51 = 8192; print}' /proc/$$/stat >" + fake +
+      " && mount --bind " + fake + " /proc/$$/stat && exec \"$@\"";
+  RunResult result = RunProgram(AsNobody({"unshare", "-Urm", "sh", "-c", script, "sh",
+                                          cap_path(), "fork-at", std::to_string(FreePid()),
+                                          "--", "true"}));
+  EXPECT_EQ(result.exit_code, 125) << result.err;
+  EXPECT_THAT(result.err, StartsWith("crpid: fork-at: "));
+}
+
+// glibc opens fds 0-2 that the caller closed when it starts crpid in secure
+// mode; COMMAND and PROGRAM find them closed, as run directly.
+TEST_F(ForkAt, ClosedStandardDescriptorsStayClosed) {
+  const std::string out = copies_.nobody_dir + "/fds";
+  const std::string report =
+      "for fd in 0 1 2; do [ -e /proc/$$/fd/$fd ] && echo open $fd >&9; done; echo end >&9";
+  const std::vector<std::vector<std::string>> ways = {
+      {},
+      {cap_path(), "fork-at", std::to_string(FreePid()), "--"},
+      {cap_path(), "set-mm", "--"}};
+  for (const auto& way : ways) {
+    SCOPED_TRACE(way.empty() ? "direct" : way[1]);
+    std::vector<std::string> argv = {
+        "sh", "-c", "exec 9>" + out + " 0<&- 1>&- 2>&- && exec \"$@\"", "sh"};
+    argv.insert(argv.end(), way.begin(), way.end());
+    for (const char* arg : {"sh", "-c"}) argv.push_back(arg);
+    argv.push_back(report);
+    EXPECT_EQ(RunProgram(AsNobody(argv)).exit_code, 0);
+    EXPECT_EQ(ReadFileOrEmpty(out), "end\n");
+  }
+}
+
 // The way users start crpid (a shell holding no capability) is a secure
 // exec: AT_SECURE=1 and non-dumpable while it holds the capability; the
 // command it starts is an ordinary, dumpable process of the user's.

@@ -95,7 +95,7 @@ TEST(ValidatePidList, PidOneOnlyInANewNamespace) {
   Status status = ValidatePidList({1}, ForkMethod::kAuto, 32768, false);
   ASSERT_FALSE(status.ok());
   EXPECT_THAT(status.error().message, HasSubstr("PID 1 is the init"));
-  EXPECT_THAT(status.error().hint, HasSubstr("unshare --pid"));
+  EXPECT_THAT(status.error().hint, HasSubstr("unshare -Urp crpid fork-at 1"));
   EXPECT_TRUE(ValidatePidList({1}, ForkMethod::kAuto, 32768, true).ok());
 }
 
