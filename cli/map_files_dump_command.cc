@@ -201,12 +201,19 @@ int RunMapFilesDump(const MapFilesDumpArguments& arguments) {
     return kExitOk;
   }
 
+  // A stop signal mid-dump must not leave DIR.crpid-tmp-* (the process's
+  // memory) behind: blocked here, polled by the dump, which cleans up.
+  BlockStopSignals();
   ProgressLine progress;
   auto report = DumpMappedFiles(request, [&progress](uint64_t done, uint64_t total) {
     progress.Update(done, total);
   });
   if (!report) {
     Error error = report.error();
+    if (const int signal = PendingStopSignal(); signal != 0 && error.err == EINTR) {
+      ReportError(kContext, error);
+      return kExitSignalBase + signal;
+    }
     if (error.err == EPERM && error.hint.empty()) {
       error.hint = MapFilesRemedy(*capabilities);
     }

@@ -1,6 +1,8 @@
 #include "src/map_files_dump.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -12,7 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
+#include <string_view>
 #include <utility>
 
 #include "src/map_files.h"
@@ -232,6 +234,19 @@ class TreeRemover {
   std::string path_;
 };
 
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP};
+
+// Fails with EINTR when a stop signal is pending, so the dump unwinds and
+// removes its temporary directory.
+Status CheckStopSignals() {
+  const int signal = PendingStopSignal();
+  if (signal == 0) return Ok{};
+  const char* name = ::sigabbrev_np(signal);
+  return Error{ErrorKind::kSystem, EINTR,
+               std::string("interrupted by SIG") + (name != nullptr ? name : "?"),
+               "nothing was saved and nothing was left behind"};
+}
+
 Error OutputError(int err, const std::string& what, const std::string& directory) {
   Error error = SystemError(err, what);
   if (err == ENOSPC || err == EDQUOT) {
@@ -267,55 +282,106 @@ Status WriteNewFile(const std::string& path, const std::string& content,
   return Ok{};
 }
 
-// Moves the finished dump into place; with force, replaces what is there.
+Error AlreadyExists(const std::string& directory) {
+  return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
+               "choose a new directory, or --force to replace it"};
+}
+
+Error NotADump(const std::string& directory) {
+  return Error{ErrorKind::kInvalidInput, ENOTDIR,
+               directory + " exists and is not a crpid dump",
+               "--force replaces only an earlier dump directory; choose "
+               "another path"};
+}
+
+int ExchangePaths(const std::string& from, const std::string& to) {
+  return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE);
+}
+
+int RenamePath(const std::string& from, const std::string& to) {
+  return ::rename(from.c_str(), to.c_str());
+}
+
+bool IsDumpDirectory(const std::string& directory);
+
+// With --force, what was swapped out of directory (now at `displaced`) must
+// be an earlier dump: anything else (a directory, file or symlink that
+// appeared while the copy ran) is swapped back and the dump fails.
+using PathSwap = int (*)(const std::string& from, const std::string& to);
+
+Status CheckDisplaced(const std::string& displaced, const std::string& directory,
+                      PathSwap swap_back) {
+  struct stat st;
+  if (::lstat(displaced.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+      IsDumpDirectory(displaced)) {
+    return Ok{};
+  }
+  if (swap_back(displaced, directory) != 0) {
+    return Error{ErrorKind::kSystem, errno,
+                 SystemError(errno, "what appeared at " + directory +
+                                        " during the dump is now at " + displaced +
+                                        " and could not be put back")
+                     .message,
+                 "move it back by hand"};
+  }
+  return NotADump(directory);
+}
+
+// Replaces directory by temporary where renameat2's flags are refused (NFS,
+// Lustre): what is there is moved aside, checked, and the dump moved in.
+Status ReplaceByPlainRename(const std::string& temporary,
+                            const std::string& directory, bool force) {
+  struct stat st;
+  if (::lstat(directory.c_str(), &st) != 0) {
+    if (::rename(temporary.c_str(), directory.c_str()) == 0) return Ok{};
+    return OutputError(errno, "cannot rename " + temporary + " to " + directory,
+                       directory);
+  }
+  if (!force) return AlreadyExists(directory);
+  const std::string aside = temporary + ".old";
+  if (::rename(directory.c_str(), aside.c_str()) != 0) {
+    return OutputError(errno, "cannot move " + directory + " aside", directory);
+  }
+  if (Status checked = CheckDisplaced(aside, directory, RenamePath);
+      !checked) {
+    return checked;
+  }
+  if (::rename(temporary.c_str(), directory.c_str()) != 0) {
+    const int err = errno;
+    ::rename(aside.c_str(), directory.c_str());
+    return OutputError(err, "cannot rename " + temporary + " to " + directory,
+                       directory);
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(aside, ignored);
+  return Ok{};
+}
+
+// Moves the finished dump into place; with force, replaces an earlier dump,
+// checked at the moment of the exchange.
 Status Publish(const std::string& temporary, const std::string& directory,
                bool force) {
   if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, directory.c_str(),
                   RENAME_NOREPLACE) == 0) {
     return Ok{};
   }
-  if (errno == EINVAL) {
-    // NFS, Lustre and other filesystems refuse renameat2's flags: plain
-    // rename, the old dump (with --force) moved aside first.
-    struct stat st;
-    if (::lstat(directory.c_str(), &st) == 0) {
-      if (!force) {
-        return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
-                     "choose a new directory, or --force to replace it"};
-      }
-      const std::string aside = temporary + ".old";
-      if (::rename(directory.c_str(), aside.c_str()) != 0) {
-        return OutputError(errno, "cannot move " + directory + " aside", directory);
-      }
-      std::error_code ignored;
-      if (::rename(temporary.c_str(), directory.c_str()) != 0) {
-        const int err = errno;
-        ::rename(aside.c_str(), directory.c_str());
-        return OutputError(err, "cannot rename " + temporary + " to " + directory,
-                           directory);
-      }
-      std::filesystem::remove_all(aside, ignored);
-      return Ok{};
-    }
-    if (::rename(temporary.c_str(), directory.c_str()) == 0) return Ok{};
+  if (errno == EINVAL) return ReplaceByPlainRename(temporary, directory, force);
+  if (errno != EEXIST && errno != ENOTEMPTY) {
     return OutputError(errno, "cannot rename " + temporary + " to " + directory,
                        directory);
   }
-  if ((errno != EEXIST && errno != ENOTEMPTY) || !force) {
-    if (errno == EEXIST || errno == ENOTEMPTY) {
-      return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
-                   "choose a new directory, or --force to replace it"};
-    }
-    return OutputError(errno, "cannot rename " + temporary + " to " + directory,
-                       directory);
-  }
+  if (!force) return AlreadyExists(directory);
   // RENAME_EXCHANGE swaps atomically: readers see the old or the new dump.
-  if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, directory.c_str(),
-                  RENAME_EXCHANGE) != 0) {
+  if (ExchangePaths(temporary, directory) != 0) {
     return OutputError(errno, "cannot replace " + directory, directory);
   }
+  // temporary now names what was at directory.
+  if (Status checked = CheckDisplaced(temporary, directory, ExchangePaths);
+      !checked) {
+    return checked;
+  }
   std::error_code ignored;
-  std::filesystem::remove_all(temporary, ignored);  // now the old dump
+  std::filesystem::remove_all(temporary, ignored);  // the old dump
   return Ok{};
 }
 
@@ -342,10 +408,31 @@ nlohmann::json EntryJson(const MappedFileEntry& entry) {
   return json;
 }
 
-// A manifest's file name must stay inside the dump.
-bool IsSafeSavedName(const std::string& name) {
-  static const std::regex kPattern("files/[0-9]{4,}-[a-z-]+");
-  return std::regex_match(name, kPattern);
+// Bounds on what --verify reads from a manifest (hostile input): a dump of
+// the largest process (max_map_count 65530 mappings) stays far below them.
+constexpr size_t kMaxManifestBytes = 64 << 20;
+constexpr size_t kMaxMappings = 1 << 20;
+constexpr size_t kMaxSavedNameLength = 64;
+constexpr size_t kMaxChecksumLength = 64;
+
+// A manifest's file name must stay inside the dump: "files/", four or more
+// digits, '-', then [a-z-]+, bounded. Checked by hand: std::regex recurses
+// per character and overflows the stack on long names.
+bool IsSafeSavedName(std::string_view name) {
+  constexpr std::string_view kPrefix = "files/";
+  if (name.size() > kMaxSavedNameLength || name.substr(0, kPrefix.size()) != kPrefix) {
+    return false;
+  }
+  name.remove_prefix(kPrefix.size());
+  size_t digits = 0;
+  while (digits < name.size() && name[digits] >= '0' && name[digits] <= '9') ++digits;
+  if (digits < 4 || digits >= name.size() || name[digits] != '-') return false;
+  name.remove_prefix(digits + 1);
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || c == '-')) return false;
+  }
+  return true;
 }
 
 // Parsed JSON of a crpid map-files manifest (hostile input: no throwing).
@@ -365,6 +452,22 @@ bool IsDumpDirectory(const std::string& directory) {
 }
 
 }  // namespace
+
+void BlockStopSignals() {
+  sigset_t set;
+  ::sigemptyset(&set);
+  for (int signal : kStopSignals) ::sigaddset(&set, signal);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+int PendingStopSignal() {
+  sigset_t pending;
+  if (::sigpending(&pending) != 0) return 0;
+  for (int signal : kStopSignals) {
+    if (::sigismember(&pending, signal) == 1) return signal;
+  }
+  return 0;
+}
 
 bool Selects(DumpSelection selection, MappingKind kind) {
   if (kind == MappingKind::kAnonymous || kind == MappingKind::kSpecial) return false;
@@ -424,15 +527,9 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
 
   struct stat existing;
   if (::lstat(directory.c_str(), &existing) == 0) {
-    if (!request.force) {
-      return Error{ErrorKind::kBusy, EEXIST, directory + " already exists",
-                   "choose a new directory, or --force to replace it"};
-    }
+    if (!request.force) return AlreadyExists(directory);
     if (!S_ISDIR(existing.st_mode) || !IsDumpDirectory(directory)) {
-      return Error{ErrorKind::kInvalidInput, ENOTDIR,
-                   directory + " exists and is not a crpid dump",
-                   "--force replaces only an earlier dump directory; choose "
-                   "another path"};
+      return NotADump(directory);
     }
   }
   auto temporary = MakeTemporaryBeside(directory);
@@ -448,6 +545,7 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
   uint64_t done_before = 0;
   unsigned number = 0;
   for (auto& [key, file] : inspection->files) {
+    if (Status go_on = CheckStopSignals(); !go_on) return go_on.error();
     char name[64];
     std::snprintf(name, sizeof name, "%s/%04u-%s", kFilesDir, ++number,
                   MappingKindName(file.kind));
@@ -457,9 +555,11 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
     auto copied = CopySparse(
         file.fd.get(), out->get(), file.size, [&](uint64_t copied_bytes) {
           if (progress) progress(done_before + copied_bytes, total);
+          return CheckStopSignals();
         });
     if (!copied) {
       Error error = copied.error();
+      if (error.err == EINTR) return error;
       if (error.err != 0) {
         return OutputError(error.err,
                            "cannot save " + report.mappings[file.entries[0]].mapping.path +
@@ -496,6 +596,7 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
       !written) {
     return written.error();
   }
+  if (Status go_on = CheckStopSignals(); !go_on) return go_on.error();
   if (Status published = Publish(*temporary, directory, request.force);
       !published) {
     return published.error();
@@ -504,33 +605,103 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
   return std::move(report);
 }
 
-Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
-  auto fd = OpenFile(directory + "/" + kManifestName, O_RDONLY | O_NOFOLLOW);
+namespace {
+
+Error DamagedManifest(const std::string& path, const std::string& what) {
+  return Error{ErrorKind::kInvalidInput, 0, path + ": " + what,
+               "the manifest is damaged or not crpid's; dump again"};
+}
+
+const char* JsonTypeName(const nlohmann::json& value) { return value.type_name(); }
+
+struct ExpectedFile {
+  std::string checksum;
+  uint64_t size = 0;
+};
+
+// The saved files a manifest lists, each with the size and checksum it
+// must have. Wrong types and oversized values are errors, not skipped.
+Result<std::map<std::string, ExpectedFile>> ExpectedFiles(
+    const nlohmann::json& manifest, const std::string& path) {
+  const nlohmann::json& mappings = manifest["mappings"];
+  if (!mappings.is_array()) {
+    return DamagedManifest(path, std::string("\"mappings\" is ") +
+                                     JsonTypeName(mappings) + ", not an array");
+  }
+  if (mappings.size() > kMaxMappings) {
+    return DamagedManifest(path, "more than " + std::to_string(kMaxMappings) +
+                                     " mappings");
+  }
+  std::map<std::string, ExpectedFile> expected;
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    const nlohmann::json& entry = mappings[i];
+    const std::string where = "mappings[" + std::to_string(i) + "]";
+    if (!entry.is_object()) {
+      return DamagedManifest(path, where + " is " + JsonTypeName(entry) +
+                                       ", not an object");
+    }
+    const auto saved = entry.find("saved_as");
+    if (saved == entry.end() || saved->is_null()) continue;
+    if (!saved->is_string()) {
+      return DamagedManifest(path, where + ".saved_as is " +
+                                       JsonTypeName(*saved) + ", not a string");
+    }
+    const auto checksum = entry.find("checksum");
+    if (checksum == entry.end() || !checksum->is_string() ||
+        checksum->get_ref<const std::string&>().size() > kMaxChecksumLength) {
+      return DamagedManifest(path, where + ".checksum is not a checksum string");
+    }
+    const auto size = entry.find("size");
+    if (size == entry.end() || !size->is_number_unsigned()) {
+      return DamagedManifest(path, where + ".size is not a byte count");
+    }
+    std::string name = saved->get<std::string>();
+    if (name.size() > kMaxSavedNameLength) {
+      name = name.substr(0, kMaxSavedNameLength) + "...";  // refused below
+    }
+    expected[name] = {checksum->get<std::string>(), size->get<uint64_t>()};
+  }
+  return expected;
+}
+
+// Reads and parses a dump's manifest (bounded), or says why not.
+Result<nlohmann::json> ReadManifest(const std::string& directory) {
+  const std::string path = directory + "/" + kManifestName;
+  auto fd = OpenFile(path, O_RDONLY | O_NOFOLLOW);
   if (!fd) return fd.error();
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat " + path);
+  if (static_cast<uint64_t>(st.st_size) > kMaxManifestBytes) {
+    return DamagedManifest(path, "larger than " +
+                                     std::to_string(kMaxManifestBytes >> 20) + " MiB");
+  }
   auto text = ReadAll(fd->get());
   if (!text) return text.error();
-  nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
-  if (!IsDumpManifest(manifest) || !manifest["mappings"].is_array()) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 directory + "/" + kManifestName +
-                     " is not a crpid map-files manifest",
-                 {}};
+  if (text->size() > kMaxManifestBytes) {
+    return DamagedManifest(path, "larger than " +
+                                     std::to_string(kMaxManifestBytes >> 20) + " MiB");
   }
-  std::map<std::string, std::pair<std::string, uint64_t>> expected;
-  for (const nlohmann::json& entry : manifest["mappings"]) {
-    if (!entry.is_object() || !entry.contains("saved_as") ||
-        !entry["saved_as"].is_string()) {
-      continue;
-    }
-    const std::string name = entry["saved_as"].get<std::string>();
-    const std::string checksum =
-        entry.contains("checksum") && entry["checksum"].is_string()
-            ? entry["checksum"].get<std::string>()
-            : "";
-    const uint64_t size = entry.contains("size") && entry["size"].is_number_unsigned()
-                              ? entry["size"].get<uint64_t>()
-                              : UINT64_MAX;
-    expected[name] = {checksum, size};
+  nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
+  if (!IsDumpManifest(manifest)) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 path + " is not a crpid map-files manifest", {}};
+  }
+  return manifest;
+}
+
+}  // namespace
+
+Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
+  auto manifest = ReadManifest(directory);
+  if (!manifest) return manifest.error();
+  std::map<std::string, ExpectedFile> expected;
+  try {
+    auto listed = ExpectedFiles(*manifest, directory + "/" + kManifestName);
+    if (!listed) return listed.error();
+    expected = std::move(*listed);
+  } catch (const nlohmann::json::exception& error) {
+    // Not expected after the type checks; hostile input must not abort.
+    return DamagedManifest(directory + "/" + kManifestName, error.what());
   }
   // Names are "files/NNNN-kind"; the files directory itself must not be a
   // symlink leading out of the dump.
@@ -560,11 +731,11 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
     auto sum = ChecksumSparse(file.get());
     if (!sum) {
       result.problem = sum.error().message;
-    } else if (sum->size != want.second) {
+    } else if (sum->size != want.size) {
       result.problem = "size " + std::to_string(sum->size) + ", manifest says " +
-                       std::to_string(want.second);
-    } else if (sum->checksum != want.first) {
-      result.problem = "checksum " + sum->checksum + ", manifest says " + want.first;
+                       std::to_string(want.size);
+    } else if (sum->checksum != want.checksum) {
+      result.problem = "checksum " + sum->checksum + ", manifest says " + want.checksum;
     } else {
       result.ok = true;
     }

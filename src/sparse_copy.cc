@@ -253,7 +253,7 @@ Result<CopyStats> CopySparse(int in_fd, int out_fd, uint64_t size,
         ::sync_file_range(out_fd, static_cast<off64_t>(at),
                           static_cast<off64_t>(length), SYNC_FILE_RANGE_WRITE);
         stats.data_bytes += length;
-        if (progress) progress(stats.data_bytes);
+        if (progress) return progress(stats.data_bytes);
         return Ok{};
       });
   if (!walked) return walked.error();

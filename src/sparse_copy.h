@@ -23,8 +23,9 @@ struct CopyStats {
   std::string checksum;     // 32 hex digits
 };
 
-// Called with the data bytes copied so far.
-using CopyProgress = std::function<void(uint64_t copied)>;
+// Called with the data bytes copied so far, after each window; an error it
+// returns (e.g. a signal asking to stop) ends the copy with that error.
+using CopyProgress = std::function<Status(uint64_t copied)>;
 
 // Copies in_fd's size bytes into out_fd (a new, empty, read-write file)
 // extent by extent: copy_file_range in the kernel, falling back to sendfile,

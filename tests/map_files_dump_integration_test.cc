@@ -166,8 +166,9 @@ class MapFilesDump : public InstalledCrpidTest {
     EXPECT_EQ(st.st_mode & 0777, 0700u);
   }
 
-  static void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
-    testing::ExpectOneErrorLine(result, "map-files-dump", text);
+  static void ExpectOneErrorLine(const RunResult& result, const std::string& text,
+                                 int code = 125) {
+    testing::ExpectOneErrorLine(result, "map-files-dump", text, code);
   }
 
   // Nothing but the helper's directory (and what the test made) is left.
@@ -394,11 +395,14 @@ TEST_F(MapFilesDump, DiskFullLeavesNothingBehind) {
 // interrupted once its temporary directory appears.
 class Interrupted : public MapFilesDump {
  protected:
-  RunResult DumpWhile(const std::function<void(BackgroundProcess&)>& interrupt) {
+  RunResult DumpWhile(const std::function<void(BackgroundProcess&)>& interrupt,
+                      std::vector<std::string> extra = {}) {
+    std::filesystem::remove(work_ + "/target/ready");  // from an earlier round
     BackgroundProcess target(AsNobody({target_, work_ + "/target", "256"}));
     EXPECT_TRUE(WaitForFile(work_ + "/target/ready"));
-    BackgroundProcess crpid(
-        AsNobody(Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})));
+    extra.insert(extra.end(), {"-o", work_ + "/dump"});
+    BackgroundProcess crpid(AsNobody(Dump(copies_.with_ep, target.pid(), extra)));
+    crpid_pid_ = crpid.pid();
     bool started = false;
     for (int i = 0; i < 4000 && !started; ++i) {
       for (const std::string& name : DirectoryEntries(work_)) {
@@ -414,7 +418,56 @@ class Interrupted : public MapFilesDump {
     result.err = crpid.Stderr();
     return result;
   }
+
+  pid_t crpid_pid_ = -1;
 };
+
+// Slurm sends SIGTERM at a time limit: the dump stops, removes
+// DIR.crpid-tmp-* (the process's memory) and exits 128 + the signal.
+TEST_F(Interrupted, StopSignalMidDumpLeavesNothingBehind) {
+  for (const auto& [signal, name] :
+       std::vector<std::pair<int, std::string>>{{SIGTERM, "SIGTERM"},
+                                                {SIGINT, "SIGINT"},
+                                                {SIGHUP, "SIGHUP"}}) {
+    SCOPED_TRACE(name);
+    RunResult result = DumpWhile([&, signal = signal](BackgroundProcess&) {
+      ::kill(crpid_pid_, signal);
+    });
+    ExpectOneErrorLine(result, "interrupted by " + name, 128 + signal);
+    ExpectNothingLeftBehind();
+  }
+}
+
+// --force must check what it replaces when it replaces it: a directory, file
+// or symlink that appears at DIR while the copy runs is kept, not deleted.
+TEST_F(Interrupted, ForceKeepsWhatAppearsAtTheDestinationMidDump) {
+  for (const std::string what : {"directory", "file", "symlink"}) {
+    SCOPED_TRACE(what);
+    const std::string dump = work_ + "/dump";
+    RunResult result = DumpWhile(
+        [&](BackgroundProcess&) {
+          if (what == "directory") {
+            std::filesystem::create_directories(dump);
+            std::ofstream(dump + "/precious") << "keep me";
+          } else if (what == "file") {
+            std::ofstream(dump) << "keep me";
+          } else {
+            std::filesystem::create_symlink("precious-target", dump);
+          }
+        },
+        {"--force"});
+    ExpectOneErrorLine(result, dump + " exists and is not a crpid dump");
+    if (what == "directory") {
+      EXPECT_EQ(ReadFileOrEmpty(dump + "/precious"), "keep me");
+    } else if (what == "file") {
+      EXPECT_EQ(ReadFileOrEmpty(dump), "keep me");
+    } else {
+      EXPECT_EQ(std::filesystem::read_symlink(dump), "precious-target");
+    }
+    ExpectNothingLeftBehind({"dump", "target"});
+    std::filesystem::remove_all(dump);
+  }
+}
 
 TEST_F(Interrupted, ProcessExitingMidDumpLeavesNothingBehind) {
   RunResult result = DumpWhile([](BackgroundProcess& target) {
@@ -457,13 +510,63 @@ TEST_F(MapFilesDump, VerifySurvivesAHostileManifest) {
   const std::string dump = work_ + "/hostile";
   std::filesystem::create_directories(dump);
   for (const char* manifest :
-       {R"({"format":1,"mappings":[]})", R"([1,2,3])", R"({"format":"crpid-map-files",)"
-        R"("mappings":{"saved_as":7}})", "not json"}) {
+       {R"({"format":1,"mappings":[]})", R"([1,2,3])", "not json"}) {
     std::ofstream(dump + "/manifest.json") << manifest;
     RunResult verified = RunProgram({copies_.with_ep, "map-files-dump", "--verify", dump});
     testing::ExpectOneErrorLine(verified, "map-files-dump",
                                 "is not a crpid map-files manifest");
   }
+}
+
+// Each wrong type is one clear line naming the field, never a crash or an
+// uncaught exception.
+TEST_F(MapFilesDump, VerifyNamesTheWrongTypeInAManifest) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump + "/files");
+  const std::string head = R"({"format":"crpid-map-files","format_version":1,"mappings":)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"saved_as":7})", R"("mappings" is object, not an array)"},
+      {R"([7])", "mappings[0] is number, not an object"},
+      {R"([{"saved_as":7}])", "mappings[0].saved_as is number, not a string"},
+      {R"([{"saved_as":"files/0001-memfd","checksum":[],"size":1}])",
+       "mappings[0].checksum is not a checksum string"},
+      {R"([{"saved_as":"files/0001-memfd","checksum":"00","size":-1}])",
+       "mappings[0].size is not a byte count"},
+      {R"([{"saved_as":"files/0001-memfd","checksum":")" + std::string(100, '0') +
+           R"(","size":1}])",
+       "mappings[0].checksum is not a checksum string"},
+  };
+  for (const auto& [mappings, text] : cases) {
+    SCOPED_TRACE(mappings.substr(0, 80));
+    std::ofstream(dump + "/manifest.json") << head << mappings << "}";
+    RunResult verified = RunProgram(
+        AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+    testing::ExpectOneErrorLine(verified, "map-files-dump", text);
+  }
+}
+
+// std::regex_match recursed per character: a 40,000-character name crashed
+// --verify with SIGSEGV (under the 8 MiB stack a secure exec gets).
+TEST_F(MapFilesDump, VerifySurvivesHugeNamesAndDeepNesting) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump + "/files");
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","format_version":1,"mappings":[{"saved_as":"files/)"
+      << std::string(40000, '1') << R"(-memfd","checksum":"00","size":1},)"
+      << R"({"saved_as":"files/0001-)" << std::string(40000, 'a')
+      << R"(","checksum":"00","size":1}]})";
+  RunResult verified =
+      RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 1) << verified.err;
+  EXPECT_THAT(verified.out, HasSubstr("not a name crpid writes; refused"));
+  EXPECT_THAT(verified.out, HasSubstr("2 files verified, 2 mismatched"));
+  EXPECT_LT(verified.out.size(), 1000u);  // names shown bounded
+
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","mappings":)" << std::string(200000, '[')
+      << std::string(200000, ']') << "}";
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  testing::ExpectOneErrorLine(verified, "map-files-dump", "mappings[0] is array");
 }
 
 TEST_F(MapFilesDump, ForceReplacesOnlyADump) {

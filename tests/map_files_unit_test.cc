@@ -113,7 +113,10 @@ TEST_F(SparseCopyTest, KeepsHolesAndBytes) {
   WriteAt(size / 2, std::string(4096, 'b'));
   uint64_t last_progress = 0;
   auto stats = CopySparse(source_.get(), destination_.get(), size,
-                          [&](uint64_t copied) { last_progress = copied; });
+                          [&](uint64_t copied) -> Status {
+                            last_progress = copied;
+                            return Ok{};
+                          });
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_EQ(stats->size, size);
   EXPECT_EQ(stats->data_bytes, 8192u);
