@@ -269,6 +269,24 @@ Result<std::string> MakeTemporaryBeside(const std::string& directory) {
   return pattern;
 }
 
+// Makes a directory's entries durable (fsync on the directory itself).
+Status SyncDirectory(const std::string& path, const std::string& directory) {
+  auto fd = OpenFile(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd) return OutputError(fd.error().err, "cannot open " + path, directory);
+  if (::fsync(fd->get()) != 0) {
+    return OutputError(errno, "cannot sync " + path, directory);
+  }
+  return Ok{};
+}
+
+// The directory that holds path's last component.
+std::string ParentOf(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 Status WriteNewFile(const std::string& path, const std::string& content,
                     const std::string& directory) {
   auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
@@ -300,6 +318,26 @@ int ExchangePaths(const std::string& from, const std::string& to) {
 
 int RenamePath(const std::string& from, const std::string& to) {
   return ::rename(from.c_str(), to.c_str());
+}
+
+// Opens a regular file to read. O_NONBLOCK and O_NOCTTY: a FIFO or a
+// terminal put in its place must not block or become ours; O_NOFOLLOW: a
+// name read from a dump must not lead out of it. Anything but a regular
+// file is refused.
+Result<UniqueFd> OpenRegularFileAt(int dir_fd, const std::string& name,
+                                   const std::string& shown) {
+  const int fd = ::openat(dir_fd, name.c_str(),
+                          O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return SystemError(errno, "cannot open " + shown);
+  UniqueFd file(fd);
+  struct stat st;
+  if (::fstat(file.get(), &st) != 0) return SystemError(errno, "fstat " + shown);
+  if (!S_ISREG(st.st_mode)) {
+    return Error{ErrorKind::kInvalidInput, 0, shown + " is not a regular file",
+                 "the dump was altered; dump again"};
+  }
+  ::fcntl(file.get(), F_SETFL, 0);
+  return file;
 }
 
 bool IsDumpDirectory(const std::string& directory);
@@ -443,13 +481,6 @@ bool IsDumpManifest(const nlohmann::json& manifest) {
          manifest.contains("mappings");
 }
 
-// True if directory holds a crpid dump: --force replaces nothing else.
-bool IsDumpDirectory(const std::string& directory) {
-  auto fd = OpenFile(directory + "/" + kManifestName, O_RDONLY | O_NOFOLLOW);
-  if (!fd) return false;
-  auto text = ReadAll(fd->get());
-  return text && IsDumpManifest(nlohmann::json::parse(*text, nullptr, false));
-}
 
 }  // namespace
 
@@ -596,12 +627,25 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
       !written) {
     return written.error();
   }
+  // A dump reported as saved must survive a crash: its files (above), the
+  // manifest, files/ and the dump directory are synced before the rename,
+  // the parent after it.
+  if (Status synced = SyncDirectory(files_dir, directory); !synced) return synced.error();
+  if (Status synced = SyncDirectory(*temporary, directory); !synced) {
+    return synced.error();
+  }
   if (Status go_on = CheckStopSignals(); !go_on) return go_on.error();
   if (Status published = Publish(*temporary, directory, request.force);
       !published) {
     return published.error();
   }
   remover.Dismiss();
+  if (Status synced = SyncDirectory(ParentOf(directory), directory); !synced) {
+    Error error = synced.error();
+    error.message = directory + " is in place but may not survive a crash: " +
+                    error.message;
+    return error;
+  }
   return std::move(report);
 }
 
@@ -667,7 +711,7 @@ Result<std::map<std::string, ExpectedFile>> ExpectedFiles(
 // Reads and parses a dump's manifest (bounded), or says why not.
 Result<nlohmann::json> ReadManifest(const std::string& directory) {
   const std::string path = directory + "/" + kManifestName;
-  auto fd = OpenFile(path, O_RDONLY | O_NOFOLLOW);
+  auto fd = OpenRegularFileAt(AT_FDCWD, path, path);
   if (!fd) return fd.error();
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "fstat " + path);
@@ -687,6 +731,11 @@ Result<nlohmann::json> ReadManifest(const std::string& directory) {
                  path + " is not a crpid map-files manifest", {}};
   }
   return manifest;
+}
+
+// True if directory holds a crpid dump: --force replaces nothing else.
+bool IsDumpDirectory(const std::string& directory) {
+  return ReadManifest(directory).ok();
 }
 
 }  // namespace
@@ -721,14 +770,13 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
       continue;
     }
     const std::string base = name.substr(sizeof kFilesDir);
-    const int fd = ::openat(files->get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      result.problem = SystemError(errno, "cannot open " + name).message;
+    auto file = OpenRegularFileAt(files->get(), base, name);
+    if (!file) {
+      result.problem = file.error().message;
       results.push_back(result);
       continue;
     }
-    UniqueFd file(fd);
-    auto sum = ChecksumSparse(file.get());
+    auto sum = ChecksumSparse(file->get());
     if (!sum) {
       result.problem = sum.error().message;
     } else if (sum->size != want.size) {

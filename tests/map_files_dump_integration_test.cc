@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -291,6 +292,49 @@ TEST_F(MapFilesDump, AsRoot) {
   const std::string dump = work_ + "/dump";
   RunResult result = RunProgram(Dump(copies_.without, target->pid(), {"-o", dump}));
   ASSERT_EQ(result.exit_code, 0) << result.err;
+  ExpectDefaultDump(dump);
+}
+
+// A dump reported as saved survives a crash: strace shows every saved file
+// and the manifest synced, then files/ and the dump directory, then the
+// rename, then the parent directory (the rename's own entry).
+TEST_F(MapFilesDump, SavedDumpIsDurable) {
+  auto target = StartTarget(/*as_root=*/true);
+  const std::string dump = work_ + "/dump";
+  const std::string log = work_ + "/strace.log";
+  std::vector<std::string> argv = {"strace", "-f", "-y", "-o", log, "-e",
+                                   "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2"};
+  for (const std::string& arg : Dump(copies_.without, target->pid(), {"-o", dump})) {
+    argv.push_back(arg);
+  }
+  RunResult result = RunProgram(argv);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string trace = ReadFileOrEmpty(log);
+  std::filesystem::remove(log);
+  const std::string tmp = dump + ".crpid-tmp-";
+  auto at = [&](const std::string& needle) {
+    const size_t found = trace.find(needle);
+    EXPECT_NE(found, std::string::npos) << needle << " not in\n" << trace;
+    return found;
+  };
+  const size_t rename = at("renameat2(AT_FDCWD");
+  const size_t files_synced = at("files>)");
+  EXPECT_LT(files_synced, rename);
+  // Each saved file and the manifest before the rename: by fsync, or all at
+  // once by a syncfs of the dump's filesystem.
+  const size_t whole_fs = trace.find("syncfs(");
+  if (whole_fs == std::string::npos || whole_fs > rename) {
+    for (const char* name : {"0001-", "0002-", "0003-", "manifest.json>"}) {
+      EXPECT_LT(trace.find(name), rename) << name << "\n" << trace;
+    }
+  }
+  // The dump directory itself before the rename, the parent after it.
+  const std::regex dump_dir_synced("fsync\\([0-9]+<" + tmp + "[A-Za-z0-9]{6}>\\)");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(trace, match, dump_dir_synced)) << trace;
+  EXPECT_LT(static_cast<size_t>(match.position(0)), rename);
+  EXPECT_NE(trace.find("fsync", rename), std::string::npos) << trace;
+  EXPECT_NE(trace.find("<" + work_ + ">)", rename), std::string::npos) << trace;
   ExpectDefaultDump(dump);
 }
 
@@ -579,6 +623,34 @@ TEST_F(MapFilesDump, ForceReplacesOnlyADump) {
       AsNobody(Dump(copies_.with_ep, target->pid(), {"--force", "-o", project})));
   ExpectOneErrorLine(result, project + " exists and is not a crpid dump");
   EXPECT_EQ(ReadFileOrEmpty(project + "/precious"), "keep me");
+}
+
+// A FIFO where a dump has a file blocked open(2) forever; each case runs
+// with a timeout, so a hang fails (as exit 137) instead of stalling.
+TEST_F(MapFilesDump, FifosInADumpDoNotBlock) {
+  constexpr int kTimeout = 10;
+  const std::string dump = work_ + "/fifo";
+  std::filesystem::create_directories(dump + "/files");
+  ASSERT_EQ(::mkfifo((dump + "/manifest.json").c_str(), 0666), 0);
+  RunResult verified = RunProgram(
+      AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}), kTimeout);
+  ExpectOneErrorLine(verified, "manifest.json is not a regular file");
+
+  auto target = StartTarget();
+  RunResult forced = RunProgram(
+      AsNobody(Dump(copies_.with_ep, target->pid(), {"--force", "-o", dump})), kTimeout);
+  ExpectOneErrorLine(forced, dump + " exists and is not a crpid dump");
+
+  ASSERT_EQ(::unlink((dump + "/manifest.json").c_str()), 0);
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","format_version":1,"mappings":[)"
+      << R"({"saved_as":"files/0001-memfd","checksum":"00","size":1}]})";
+  ASSERT_EQ(::mkfifo((dump + "/files/0001-memfd").c_str(), 0666), 0);
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}),
+                        kTimeout);
+  EXPECT_EQ(verified.exit_code, 1) << verified.err;
+  EXPECT_THAT(verified.out,
+              HasSubstr("MISMATCH files/0001-memfd: files/0001-memfd is not a regular file"));
 }
 
 TEST_F(MapFilesDump, VerifyRefusesNamesOutsideTheDump) {
