@@ -42,6 +42,10 @@ std::string NowIso8601() {
 // Checks that PID is a live user process whose maps we may read.
 Result<ProcessStat> CheckProcess(pid_t pid) {
   auto stat = ReadProcessStat(pid);
+  if (!stat && stat.error().kind == ErrorKind::kNotFound) {
+    return Error{ErrorKind::kNotFound, ESRCH, "no process with " + PidText(pid),
+                 "give the PID of a running process you own"};
+  }
   if (!stat) return stat.error();
   if (stat->kernel_thread) {
     return Error{ErrorKind::kInvalidInput, 0,
@@ -56,21 +60,46 @@ Result<ProcessStat> CheckProcess(pid_t pid) {
   return stat;
 }
 
+// The real uid /proc/PID/status shows (readable even when PID is not
+// dumpable, whose /proc/PID then belongs to root).
+std::optional<uid_t> RealUidOf(pid_t pid) {
+  auto status = ReadFileToString("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return std::nullopt;
+  const size_t line = status->find("\nUid:");
+  if (line == std::string::npos) return std::nullopt;
+  unsigned long uid = 0;
+  if (std::sscanf(status->c_str() + line + 5, "%lu", &uid) != 1) return std::nullopt;
+  return static_cast<uid_t>(uid);
+}
+
+std::string ExplainPermission(pid_t pid) {
+  if (InNonInitialUserNamespace()) {
+    return "crpid runs inside a user namespace and the kernel lets it read "
+           "only processes inside it (map_files also wants the capability in "
+           "the initial namespace): run crpid outside the namespace";
+  }
+  const std::optional<uid_t> owner = RealUidOf(pid);
+  if (owner && *owner != ::getuid()) {
+    return PidText(pid) + " belongs to another user: the kernel's ptrace "
+                          "access check refuses, and no capability of crpid "
+                          "overrides it; dump a process you own";
+  }
+  struct stat st;
+  if (::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0 &&
+      st.st_uid != ::getuid()) {
+    return PidText(pid) + " is not dumpable (it runs a setuid or file-"
+                          "capability program, or cleared PR_SET_DUMPABLE): "
+                          "only root may read its mappings";
+  }
+  return "the kernel's ptrace access check refused (a security module?)";
+}
+
 Error ExplainMapsError(pid_t pid, Error error) {
   if (error.kind == ErrorKind::kPermission) {
-    struct stat st;
-    const bool other_user =
-        ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0 &&
-        st.st_uid != ::getuid();
-    error.hint =
-        other_user
-            ? PidText(pid) + " belongs to another user: the kernel's ptrace "
-                             "access check refuses, and no capability of "
-                             "crpid overrides it"
-            : "the kernel's ptrace access check refused (Yama or a non-"
-              "dumpable process)";
+    error.hint = ExplainPermission(pid);
   } else if (error.kind == ErrorKind::kNotFound) {
     error.message = "no process with " + PidText(pid);
+    error.hint = "give the PID of a running process you own";
   }
   return error;
 }

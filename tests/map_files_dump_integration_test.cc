@@ -262,6 +262,9 @@ TEST_F(MapFilesDump, CapabilityAbsentListsButRefusesToOpen) {
   ExpectOneErrorLine(refused, "Operation not permitted");
   EXPECT_THAT(refused.err, HasSubstr("/map_files/"));
   EXPECT_THAT(refused.err, HasSubstr("setcap cap_checkpoint_restore+ep " + copies_.without));
+  // A user namespace cannot give map_files the capability: never suggested.
+  EXPECT_THAT(refused.err, HasSubstr("--by-path reaches files that still exist"));
+  EXPECT_THAT(refused.err, ::testing::Not(HasSubstr("unshare")));
   // --by-path never opens deleted files or memfds by path.
   RunResult by_path = RunProgram(
       AsNobody(Dump(copies_.without, target->pid(), {"--by-path", "-o", dump})));
@@ -350,6 +353,35 @@ TEST_F(MapFilesDump, InsideAUserNamespaceTheCapabilityDoesNotReachMapFiles) {
   ExpectNothingLeftBehind();
 }
 
+// Inside a user namespace, a target outside it cannot be read at all: the
+// remedy is to run crpid outside, not Yama (which only restricts attaching).
+TEST_F(MapFilesDump, InsideAUserNamespaceATargetOutsideIt) {
+  auto target = StartTarget();
+  for (const std::string& binary : {copies_.with_ep, copies_.without}) {
+    RunResult result = RunProgram(AsNobody(
+        {"unshare", "-Ur", binary, "map-files-dump", std::to_string(target->pid()), "-o",
+         work_ + "/dump"}));
+    ExpectOneErrorLine(result, "Permission denied");
+    EXPECT_THAT(result.err, HasSubstr("run crpid outside the namespace"));
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("Yama")));
+  }
+  ExpectNothingLeftBehind();
+}
+
+// A bad PID: map-files-dump takes one PID of this namespace, not fork-at's
+// lists of nested namespaces.
+TEST_F(MapFilesDump, BadPidSaysWhatToGive) {
+  for (const std::string& pid :
+       std::vector<std::string>{"abc", "0", "-5", "1,2", "12x", std::string(5000, '9')}) {
+    SCOPED_TRACE(pid.substr(0, 30));
+    RunResult result = RunProgram(
+        AsNobody({copies_.with_ep, "map-files-dump", pid, "-o", work_ + "/d"}));
+    ExpectOneErrorLine(result, "give the PID of a running process you own");
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("namespace")));
+    EXPECT_LT(result.err.size(), 200u);
+  }
+}
+
 TEST_F(MapFilesDump, ListJsonIsTheManifestForm) {
   auto target = StartTarget();
   RunResult result =
@@ -367,7 +399,8 @@ TEST_F(MapFilesDump, ListJsonIsTheManifestForm) {
 TEST_F(MapFilesDump, NoSuchProcess) {
   const pid_t pid = FreePid();
   ExpectOneErrorLine(RunProgram(AsNobody(Dump(copies_.with_ep, pid, {"-o", work_ + "/d"}))),
-                     "no process with PID " + std::to_string(pid));
+                     "no process with PID " + std::to_string(pid) +
+                         "; give the PID of a running process you own");
 }
 
 TEST_F(MapFilesDump, AnotherUsersProcessIsRefusedByThePtraceCheck) {
@@ -376,6 +409,7 @@ TEST_F(MapFilesDump, AnotherUsersProcessIsRefusedByThePtraceCheck) {
       RunProgram(AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", work_ + "/d"})));
   ExpectOneErrorLine(result, "Permission denied");
   EXPECT_THAT(result.err, HasSubstr("belongs to another user"));
+  EXPECT_THAT(result.err, HasSubstr("dump a process you own"));
   ExpectNothingLeftBehind();
 }
 
