@@ -208,6 +208,7 @@ Result<Inspection> Inspect(const DumpRequest& request, bool for_listing) {
   report.crpid_version = request.crpid_version;
   report.pid = request.pid;
   report.time = NowIso8601();
+  report.format_version = kChecksumFormat;
   report.checksum_algorithm = kChecksumAlgorithm;
   report.exe = ReadExeLink(request.pid);
   if (auto comm = ReadComm(request.pid)) report.comm = *comm;
@@ -694,6 +695,21 @@ struct ExpectedFile {
 
 // The saved files a manifest lists, each with the size and checksum it
 // must have. Wrong types and oversized values are errors, not skipped.
+// The manifest's format: 1 (crpid 0.1.0, extent checksums; also assumed
+// when absent) or 2 (block checksums).
+Result<int> ManifestFormat(const nlohmann::json& manifest, const std::string& path) {
+  const auto version = manifest.find("format_version");
+  if (version == manifest.end()) return 1;
+  if (!version->is_number_unsigned() || version->get<uint64_t>() < 1 ||
+      version->get<uint64_t>() > static_cast<uint64_t>(kChecksumFormat)) {
+    return Error{ErrorKind::kInvalidInput, 0,
+                 path + ": format_version " + version->dump().substr(0, 32) +
+                     " is not one this crpid reads (1 or 2)",
+                 "verify it with the crpid that wrote it"};
+  }
+  return static_cast<int>(version->get<uint64_t>());
+}
+
 Result<std::map<std::string, ExpectedFile>> ExpectedFiles(
     const nlohmann::json& manifest, const std::string& path) {
   const nlohmann::json& mappings = manifest["mappings"];
@@ -773,7 +789,11 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
   auto manifest = ReadManifest(directory);
   if (!manifest) return manifest.error();
   std::map<std::string, ExpectedFile> expected;
+  int format = 1;
   try {
+    auto version = ManifestFormat(*manifest, directory + "/" + kManifestName);
+    if (!version) return version.error();
+    format = *version;
     auto listed = ExpectedFiles(*manifest, directory + "/" + kManifestName);
     if (!listed) return listed.error();
     expected = std::move(*listed);
@@ -805,7 +825,7 @@ Result<std::vector<VerifiedFile>> VerifyDump(const std::string& directory) {
       results.push_back(result);
       continue;
     }
-    auto sum = ChecksumSparse(file->get());
+    auto sum = ChecksumSparse(file->get(), format);
     if (!sum) {
       result.problem = sum.error().message;
     } else if (sum->size != want.size) {

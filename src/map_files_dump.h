@@ -36,7 +36,7 @@ struct MappedFileEntry {
 };
 
 struct DumpReport {
-  int format_version = 1;
+  int format_version = 2;  // 2: checksums of the logical bytes
   std::string crpid_version;
   pid_t pid = 0;
   std::string comm;

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -131,7 +132,7 @@ class MapFilesDump : public InstalledCrpidTest {
   static void ExpectDefaultDump(const std::string& dump, size_t dense_mib = 0) {
     const nlohmann::json manifest = Manifest(dump);
     ASSERT_TRUE(manifest.is_object()) << ReadFileOrEmpty(dump + "/manifest.json");
-    EXPECT_EQ(manifest["format_version"], 1);
+    EXPECT_EQ(manifest["format_version"], 2);
     EXPECT_EQ(manifest["comm"], "map_files_targe");
     EXPECT_EQ(manifest["files_saved"], 3);
     const auto memfd = EntriesOfKind(manifest, "memfd");
@@ -582,6 +583,73 @@ TEST_F(MapFilesDump, VerifyFindsACorruptedFile) {
   EXPECT_THAT(verified.out, HasSubstr("MISMATCH " + deleted[0]["saved_as"].get<std::string>() +
                                       ": checksum"));
   EXPECT_THAT(verified.out, HasSubstr("3 files verified, 1 mismatched"));
+}
+
+// Format 2's checksum follows the bytes, not the holes: byte-identical
+// copies verify however they store holes; a byte written into a hole (of a
+// block holding data, and of one holding none) does not.
+TEST_F(MapFilesDump, VerifyFollowsTheBytesNotTheHoles) {
+  auto target = StartTarget();
+  const std::string dump = work_ + "/dump";
+  ASSERT_EQ(RunProgram(AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", dump}))).exit_code,
+            0);
+  const auto memfd = EntriesOfKind(Manifest(dump), "memfd");
+  ASSERT_EQ(memfd.size(), 1u);
+  const std::string saved = memfd[0]["saved_as"].get<std::string>();
+  for (const char* sparse : {"--sparse=never", "--sparse=always"}) {
+    SCOPED_TRACE(sparse);
+    const std::string copy = work_ + "/copy";
+    ASSERT_EQ(RunProgram(AsNobody({"cp", "-r", sparse, dump, copy})).exit_code, 0);
+    if (std::string(sparse) == "--sparse=never") {
+      EXPECT_GE(AllocatedBytes(copy + "/" + saved), kMemfdSize);  // holes filled
+    }
+    RunResult verified =
+        RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", copy}));
+    EXPECT_EQ(verified.exit_code, 0) << verified.out;
+    EXPECT_THAT(verified.out, HasSubstr("3 files verified, 0 mismatched"));
+    std::filesystem::remove_all(copy);
+  }
+  for (size_t offset : {size_t{8192}, size_t{50} << 20}) {
+    SCOPED_TRACE(offset);
+    const std::string copy = work_ + "/copy";
+    ASSERT_EQ(RunProgram(AsNobody({"cp", "-r", "--sparse=always", dump, copy})).exit_code, 0);
+    {
+      std::fstream file(copy + "/" + saved, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(static_cast<std::streamoff>(offset));
+      file.put('X');
+    }
+    RunResult verified =
+        RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", copy}));
+    EXPECT_EQ(verified.exit_code, 1);
+    EXPECT_THAT(verified.out, HasSubstr("MISMATCH " + saved + ": checksum"));
+    std::filesystem::remove_all(copy);
+  }
+}
+
+// A format-1 dump written by crpid 0.1.0 (landed main; its files are dense,
+// so their extent checksums survive git) still verifies, and still catches
+// a changed byte.
+TEST_F(MapFilesDump, VerifyReadsFormat1Dumps) {
+  const std::string fixture =
+      std::string(std::getenv("TEST_SRCDIR")) + "/crpid/tests/map_files_format1_dump";
+  const std::string dump = work_ + "/format1";
+  // Copied as root (the runfiles are root's), then given to nobody.
+  ASSERT_EQ(RunProgram({"cp", "-rL", fixture, dump}).exit_code, 0);  // runfiles: symlinks
+  ASSERT_EQ(RunProgram({"chown", "-R", "65534:65534", dump}).exit_code, 0);
+  RunResult verified =
+      RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_THAT(verified.out, HasSubstr("OK files/0003-deleted"));
+  EXPECT_THAT(verified.out, HasSubstr("2 files verified, 0 mismatched"));
+  {
+    std::fstream file(dump + "/files/0003-deleted",
+                      std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(100);
+    file.put('X');
+  }
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 1);
+  EXPECT_THAT(verified.out, HasSubstr("MISMATCH files/0003-deleted: checksum"));
 }
 
 TEST_F(MapFilesDump, VerifySurvivesAHostileManifest) {
