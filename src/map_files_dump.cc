@@ -309,6 +309,20 @@ Status SyncDirectory(const std::string& path, const std::string& directory) {
   return Ok{};
 }
 
+// Writes back every saved file and the manifest at once: one syncfs of the
+// dump's filesystem instead of an fsync (a journal commit on ext4) per
+// file, which made thousands of small files 3-4x slower than tar + sync.
+// syncfs reports writeback errors since Linux 5.8 (map_files' capability
+// needs 5.9).
+Status SyncSavedFiles(const std::string& temporary, const std::string& directory) {
+  auto fd = OpenFile(temporary, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd) return OutputError(fd.error().err, "cannot open " + temporary, directory);
+  if (::syncfs(fd->get()) != 0) {
+    return OutputError(errno, "cannot write the dump to disk", directory);
+  }
+  return Ok{};
+}
+
 // The directory that holds path's last component.
 std::string ParentOf(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
@@ -323,9 +337,6 @@ Status WriteNewFile(const std::string& path, const std::string& content,
   if (!fd) return OutputError(fd.error().err, "cannot create " + path, directory);
   if (Status written = WriteAll(fd->get(), content); !written) {
     return OutputError(written.error().err, "cannot write " + path, directory);
-  }
-  if (::fsync(fd->get()) != 0) {
-    return OutputError(errno, "cannot write " + path, directory);
   }
   return Ok{};
 }
@@ -631,9 +642,6 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
                       error.message;
       return error;
     }
-    if (::fsync(out->get()) != 0) {
-      return OutputError(errno, "cannot save " + path, directory);
-    }
     done_before += copied->data_bytes;
     report.bytes_saved += copied->data_bytes;
     ++report.files_saved;
@@ -657,9 +665,12 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
       !written) {
     return written.error();
   }
-  // A dump reported as saved must survive a crash: its files (above), the
-  // manifest, files/ and the dump directory are synced before the rename,
-  // the parent after it.
+  // A dump reported as saved must survive a crash: its files and manifest,
+  // then files/ and the dump directory are synced before the rename, the
+  // parent after it.
+  if (Status synced = SyncSavedFiles(*temporary, directory); !synced) {
+    return synced.error();
+  }
   if (Status synced = SyncDirectory(files_dir, directory); !synced) return synced.error();
   if (Status synced = SyncDirectory(*temporary, directory); !synced) {
     return synced.error();
