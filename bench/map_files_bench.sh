@@ -233,8 +233,7 @@ for n in "${small_counts[@]}"; do
   ratio "small$n: crpid / (tar + sync)" "small$n.crpid" "small$n.tar+sync" 1.5
 done
 last=${small_counts[-1]} first=${small_counts[0]}
-per_file=$(awk "BEGIN { printf \"%.2f\", (${median[small$last.crpid]} / $last) /
-                                       (${median[small$first.crpid]} / $first) }")
+per_file=$(awk "BEGIN { printf \"%.2f\", (${median[small$last.crpid]} / $last) / (${median[small$first.crpid]} / $first) }")
 verdict "small: crpid time per file, $last / $first" "$per_file" "<=" 1.2 "${per_file}x"
 for n in "${small_counts[@]}"; do
   printf '%-44s %12s\n' "small$n: crpid ms per file" \
