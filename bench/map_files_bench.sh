@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks `crpid map-files-dump` against cat and GNU cp copying the same
 # /proc/PID/map_files entries (a 1 GiB dense memfd, a 1 GiB sparse one) of
-# a helper process into /tmp; prints a table and the ratios with PASS/MISS
-# against the targets. Run as root, so that cat and cp may open map_files.
+# a helper process, and, for many small mappings (500 / 2,000 / 8,000
+# memfds of 64 KiB, 4 KiB written), against tar copying the saved files
+# followed by sync; prints tables and the ratios with PASS/MISS against the
+# targets. Writes on the project's disk (beside the repository, or in
+# $MAP_FILES_BENCH_DIR), not in a tmp dir that may be slow for metadata.
+# Run as root, so that cat and cp may open map_files.
 # Exits 0 on MISS (a measurement); non-zero only if something failed to run.
 set -euo pipefail
 
@@ -14,12 +18,13 @@ rss_target_kib=16384
 cd "$(dirname "$0")/.."
 [[ -x /usr/bin/time ]] || apt-get install -y -qq time >/dev/null
 bazel build --ui_event_filters=-info --noshow_progress //cli:crpid \
-  //bench:memfd_holder
+  //bench:memfd_holder //tests:map_files_target
 crpid=$PWD/bazel-bin/cli/crpid
 holder=$PWD/bazel-bin/bench/memfd_holder
+small_holder=$PWD/bazel-bin/tests/map_files_target
+small_counts=(500 2000 8000)
 
-# /tmp whatever TMPDIR says: the targets are for ext4 there.
-tmp=$(mktemp -d /tmp/map_files_bench.XXXXXX)
+tmp=$(mktemp -d "${MAP_FILES_BENCH_DIR:-$PWD/..}/map_files_bench.XXXXXX")
 out=$tmp/out
 holder_pid=
 stop_holder() {
@@ -122,6 +127,38 @@ measure() {
 echo "kernel $(uname -r), $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg)," \
   "$(findmnt -no FSTYPE -T "$tmp")" \
   "at $tmp, $(cp --version | head -1), $runs runs each"
+# small_case N: N memfds of 64 KiB (4 KiB written) in one process; crpid
+# dumps them (syncing what it saved), then tar copies the saved files to a
+# new directory followed by sync, $runs rounds alternating which goes first.
+small_case() {
+  local n=$1 round pid first
+  rm -f "$tmp/target/ready"
+  mkdir -p "$tmp/target"
+  "$small_holder" "$tmp/target" memfds "$n" &
+  pid=$!
+  while [[ ! -e $tmp/target/ready ]]; do sleep 0.01; done
+  for ((round = 0; round < runs; round++)); do
+    for first in 0 1; do
+      if (((round + first) % 2 == 0)); then
+        settle
+        timed "$crpid" map-files-dump "$pid" -o "$out"
+        record "small$n.crpid" "$elapsed_us" "$rss_kib" 0
+      else
+        [[ -d $out ]] || "$crpid" map-files-dump "$pid" -o "$out"
+        settle
+        timed sh -c 'mkdir "$2" && tar -C "$1" -cf - files | tar -C "$2" -xf - && sync' \
+          sh "$out" "$tmp/tar"
+        record "small$n.tar+sync" "$elapsed_us" "$rss_kib" 0
+        rm -rf "$tmp/tar"
+      fi
+      rm -rf "$out"
+    done
+  done
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+
+for n in "${small_counts[@]}"; do small_case "$n"; done
 start_holder dense
 measure dense crpid cat cp
 start_holder sparse
@@ -142,11 +179,12 @@ summary() {
 declare -A median rss bytes
 echo
 echo "dense: 1 GiB memfd, all data; sparse: 1 GiB memfd, 8 KiB of data;" \
-  "both: the two in one dump. RSS: peak of the copying tool."
+  "both: the two in one dump; smallN: N memfds of 64 KiB, 4 KiB written." \
+  "RSS: peak of the copying tool."
 printf '%-38s %8s %17s %12s %8s\n' case "median s" "min–max s" \
   "allocated B" "RSS KiB"
-for case in dense sparse both; do
-  for tool in crpid cat cat+sync cp cp+sync; do
+for case in dense sparse both "${small_counts[@]/#/small}"; do
+  for tool in crpid cat cat+sync cp cp+sync tar+sync; do
     key=$case.$tool
     [[ -e $tmp/$key.runs ]] || continue
     read -r med_us med low high peak alloc < <(summary "$key")
@@ -155,8 +193,10 @@ for case in dense sparse both; do
       crpid) label="crpid map-files-dump" ;;
       cat*) label="cat > FILE" ;;
       cp*) label="cp --sparse=always" ;;
+      tar*) label="tar c | tar x" ;;
     esac
-    [[ $tool == *+sync ]] && label+="; sync FILE"
+    [[ $tool == *+sync ]] && label+="; sync"
+    [[ $tool == cat+sync || $tool == cp+sync ]] && label+=" FILE"
     printf '%-38s %8s %17s %12s %8s\n' "$case: $label" "$med" \
       "$low–$high" "$alloc" "$peak"
   done
@@ -177,7 +217,7 @@ ratio() {
   verdict "$1" "$value" "<=" "${4:-}" "${value}x"
 }
 echo
-echo "crpid fsyncs each saved file and its manifest; the baselines are" \
+echo "crpid syncs what it saves (one syncfs, then its directories); the baselines are" \
   "timed without fsync and with \`sync FILE\` (fsync of the copy) after."
 printf '%-44s %12s %12s %6s\n' check value target result
 ratio "dense: crpid / (cp + sync)" dense.crpid dense.cp+sync 1.2
@@ -189,6 +229,16 @@ median[sum]=$((${median[dense.crpid]} + ${median[sparse.crpid]}))
 ratio "both: crpid / (dense crpid + sparse crpid)" both.crpid sum
 verdict "sparse: crpid allocated B (target: cp's)" "${bytes[sparse.crpid]}" \
   == "${bytes[sparse.cp]}" "${bytes[sparse.crpid]}"
+for n in "${small_counts[@]}"; do
+  ratio "small$n: crpid / (tar + sync)" "small$n.crpid" "small$n.tar+sync" 1.5
+done
+last=${small_counts[-1]} first=${small_counts[0]}
+per_file=$(awk "BEGIN { printf \"%.2f\", (${median[small$last.crpid]} / $last) / (${median[small$first.crpid]} / $first) }")
+verdict "small: crpid time per file, $last / $first" "$per_file" "<=" 1.2 "${per_file}x"
+for n in "${small_counts[@]}"; do
+  printf '%-44s %12s\n' "small$n: crpid ms per file" \
+    "$(awk "BEGIN { printf \"%.3f\", ${median[small$n.crpid]} / $n / 1000 }")"
+done
 for case in dense sparse both; do
   verdict "$case: crpid peak RSS KiB" "${rss[$case.crpid]}" \
     "<" "$rss_target_kib" "${rss[$case.crpid]}"

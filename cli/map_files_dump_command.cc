@@ -5,13 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
-#include "src/fork_at.h"
 #include "src/map_files_dump.h"
 #include "src/procfs.h"
 
@@ -104,15 +105,53 @@ int RunVerify(const std::string& directory) {
   return mismatched == 0 ? kExitOk : kExitMismatch;
 }
 
+// The remedy for EPERM on /proc/PID/map_files: unlike fork-at's, a user
+// namespace cannot help (the kernel wants the capability in the initial
+// one), so it is never suggested.
 std::string MapFilesRemedy(const CapabilityState& capabilities) {
+  constexpr char kByPath[] = "--by-path reaches files that still exist without it";
   if (InNonInitialUserNamespace()) {
     return "inside a user namespace CAP_CHECKPOINT_RESTORE does not open "
            "/proc/PID/map_files, which wants it in the initial user namespace: "
-           "run crpid outside the namespace with its file capability, or "
-           "--by-path for files that still exist";
+           "run crpid outside the namespace with its file capability, or " +
+           std::string(kByPath);
   }
-  return CapabilityRemedy(capabilities) +
-         " (--by-path reaches files that still exist without it)";
+  switch (DiagnoseCapability(capabilities)) {
+    case CapabilityProblem::kNotPermitted:
+      return fmt::format(
+          "crpid lacks CAP_CHECKPOINT_RESTORE: as root run 'setcap "
+          "cap_checkpoint_restore+ep {}' (a user namespace cannot help: "
+          "map_files wants the capability in the initial one), or {}",
+          SelfExecutablePath(), kByPath);
+    case CapabilityProblem::kNone:
+      return fmt::format(
+          "the kernel refused although crpid holds CAP_CHECKPOINT_RESTORE (a "
+          "security module?); {}",
+          kByPath);
+    default:
+      return CapabilityRemedy(capabilities) + " (" + kByPath + ")";
+  }
+}
+
+// One PID, decimal: map-files-dump reads a process of this PID namespace.
+Result<pid_t> ParseDumpPid(const std::string& text) {
+  const std::string shown = text.size() > 24 ? text.substr(0, 24) + "..." : text;
+  if (text.find(',') != std::string::npos) {
+    return Error{ErrorKind::kInvalidInput, 0, "give one PID, not a list",
+                 "give the PID of a running process you own"};
+  }
+  long long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error == std::errc::invalid_argument ||
+      end != text.data() + text.size()) {
+    return Error{ErrorKind::kInvalidInput, 0, "PID '" + shown + "' is not a number",
+                 "give the PID of a running process you own"};
+  }
+  if (error != std::errc() || value < 1 || value > std::numeric_limits<pid_t>::max()) {
+    return Error{ErrorKind::kInvalidInput, 0, "PID " + shown + " is out of range",
+                 "give the PID of a running process you own"};
+  }
+  return static_cast<pid_t>(value);
 }
 
 }  // namespace
@@ -166,11 +205,8 @@ int RunMapFilesDump(const MapFilesDumpArguments& arguments) {
     return RunVerify(arguments.verify);
   }
   if (arguments.pid.empty()) return ReportError(kContext, Usage("PID is required"));
-  auto pids = ParsePidList(arguments.pid);
-  if (!pids) return ReportError(kContext, pids.error());
-  if (pids->size() != 1) {
-    return ReportError(kContext, Usage("give one PID, not a list"));
-  }
+  auto pid = ParseDumpPid(arguments.pid);
+  if (!pid) return ReportError(kContext, pid.error());
   if (arguments.json && !arguments.list) {
     return ReportError(kContext, Usage("--json goes with --list"));
   }
@@ -182,7 +218,7 @@ int RunMapFilesDump(const MapFilesDumpArguments& arguments) {
   }
 
   DumpRequest request;
-  request.pid = pids->front();
+  request.pid = *pid;
   request.selection = kSelections.at(arguments.only);
   request.by_path = arguments.by_path;
   request.directory = arguments.output;
@@ -201,12 +237,19 @@ int RunMapFilesDump(const MapFilesDumpArguments& arguments) {
     return kExitOk;
   }
 
+  // A stop signal mid-dump must not leave DIR.crpid-tmp-* (the process's
+  // memory) behind: blocked here, polled by the dump, which cleans up.
+  BlockStopSignals();
   ProgressLine progress;
   auto report = DumpMappedFiles(request, [&progress](uint64_t done, uint64_t total) {
     progress.Update(done, total);
   });
   if (!report) {
     Error error = report.error();
+    if (const int signal = PendingStopSignal(); signal != 0 && error.err == EINTR) {
+      ReportError(kContext, error);
+      return kExitSignalBase + signal;
+    }
     if (error.err == EPERM && error.hint.empty()) {
       error.hint = MapFilesRemedy(*capabilities);
     }

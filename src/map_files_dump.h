@@ -36,7 +36,7 @@ struct MappedFileEntry {
 };
 
 struct DumpReport {
-  int format_version = 1;
+  int format_version = 2;  // 2: checksums of the logical bytes
   std::string crpid_version;
   pid_t pid = 0;
   std::string comm;
@@ -60,6 +60,14 @@ struct DumpRequest {
   CapabilityState capabilities;  // as read at start-up
 };
 
+// The signals that stop a dump: SIGTERM (Slurm at a time limit), SIGINT,
+// SIGHUP. The caller blocks them (BlockStopSignals) before DumpMappedFiles,
+// which polls them between windows and files and, when one is pending,
+// removes what it wrote and fails with err EINTR; PendingStopSignal then
+// names the signal (0 if none). Blocked, they cannot kill crpid halfway.
+void BlockStopSignals();
+int PendingStopSignal();
+
 // Called with data bytes saved so far and the expected total.
 using DumpProgress = std::function<void(uint64_t done, uint64_t total)>;
 
@@ -75,7 +83,8 @@ Result<DumpReport> ListMappedFiles(const DumpRequest& request);
 // with the capability, every capability is then dropped, and the dump is
 // built in a temporary directory beside the destination that is renamed
 // into place only when complete; on any error (EPERM on an open, disk
-// full, the process exiting, a file shrinking) nothing is left behind.
+// full, the process exiting, a file shrinking, a stop signal) nothing is
+// left behind.
 Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
                                    const DumpProgress& progress = nullptr);
 

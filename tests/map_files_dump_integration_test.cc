@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -130,7 +132,7 @@ class MapFilesDump : public InstalledCrpidTest {
   static void ExpectDefaultDump(const std::string& dump, size_t dense_mib = 0) {
     const nlohmann::json manifest = Manifest(dump);
     ASSERT_TRUE(manifest.is_object()) << ReadFileOrEmpty(dump + "/manifest.json");
-    EXPECT_EQ(manifest["format_version"], 1);
+    EXPECT_EQ(manifest["format_version"], 2);
     EXPECT_EQ(manifest["comm"], "map_files_targe");
     EXPECT_EQ(manifest["files_saved"], 3);
     const auto memfd = EntriesOfKind(manifest, "memfd");
@@ -166,8 +168,9 @@ class MapFilesDump : public InstalledCrpidTest {
     EXPECT_EQ(st.st_mode & 0777, 0700u);
   }
 
-  static void ExpectOneErrorLine(const RunResult& result, const std::string& text) {
-    testing::ExpectOneErrorLine(result, "map-files-dump", text);
+  static void ExpectOneErrorLine(const RunResult& result, const std::string& text,
+                                 int code = 125) {
+    testing::ExpectOneErrorLine(result, "map-files-dump", text, code);
   }
 
   // Nothing but the helper's directory (and what the test made) is left.
@@ -260,6 +263,9 @@ TEST_F(MapFilesDump, CapabilityAbsentListsButRefusesToOpen) {
   ExpectOneErrorLine(refused, "Operation not permitted");
   EXPECT_THAT(refused.err, HasSubstr("/map_files/"));
   EXPECT_THAT(refused.err, HasSubstr("setcap cap_checkpoint_restore+ep " + copies_.without));
+  // A user namespace cannot give map_files the capability: never suggested.
+  EXPECT_THAT(refused.err, HasSubstr("--by-path reaches files that still exist"));
+  EXPECT_THAT(refused.err, ::testing::Not(HasSubstr("unshare")));
   // --by-path never opens deleted files or memfds by path.
   RunResult by_path = RunProgram(
       AsNobody(Dump(copies_.without, target->pid(), {"--by-path", "-o", dump})));
@@ -293,6 +299,49 @@ TEST_F(MapFilesDump, AsRoot) {
   ExpectDefaultDump(dump);
 }
 
+// A dump reported as saved survives a crash: strace shows every saved file
+// and the manifest synced, then files/ and the dump directory, then the
+// rename, then the parent directory (the rename's own entry).
+TEST_F(MapFilesDump, SavedDumpIsDurable) {
+  auto target = StartTarget(/*as_root=*/true);
+  const std::string dump = work_ + "/dump";
+  const std::string log = work_ + "/strace.log";
+  std::vector<std::string> argv = {"strace", "-f", "-y", "-o", log, "-e",
+                                   "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2"};
+  for (const std::string& arg : Dump(copies_.without, target->pid(), {"-o", dump})) {
+    argv.push_back(arg);
+  }
+  RunResult result = RunProgram(argv);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string trace = ReadFileOrEmpty(log);
+  std::filesystem::remove(log);
+  const std::string tmp = dump + ".crpid-tmp-";
+  auto at = [&](const std::string& needle) {
+    const size_t found = trace.find(needle);
+    EXPECT_NE(found, std::string::npos) << needle << " not in\n" << trace;
+    return found;
+  };
+  const size_t rename = at("renameat2(AT_FDCWD");
+  const size_t files_synced = at("files>)");
+  EXPECT_LT(files_synced, rename);
+  // Each saved file and the manifest before the rename: by fsync, or all at
+  // once by a syncfs of the dump's filesystem.
+  const size_t whole_fs = trace.find("syncfs(");
+  if (whole_fs == std::string::npos || whole_fs > rename) {
+    for (const char* name : {"0001-", "0002-", "0003-", "manifest.json>"}) {
+      EXPECT_LT(trace.find(name), rename) << name << "\n" << trace;
+    }
+  }
+  // The dump directory itself before the rename, the parent after it.
+  const std::regex dump_dir_synced("fsync\\([0-9]+<" + tmp + "[A-Za-z0-9]{6}>\\)");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(trace, match, dump_dir_synced)) << trace;
+  EXPECT_LT(static_cast<size_t>(match.position(0)), rename);
+  EXPECT_NE(trace.find("fsync", rename), std::string::npos) << trace;
+  EXPECT_NE(trace.find("<" + work_ + ">)", rename), std::string::npos) << trace;
+  ExpectDefaultDump(dump);
+}
+
 TEST_F(MapFilesDump, InsideAUserNamespaceTheCapabilityDoesNotReachMapFiles) {
   const std::string dump = work_ + "/dump";
   const std::string script =
@@ -303,6 +352,35 @@ TEST_F(MapFilesDump, InsideAUserNamespaceTheCapabilityDoesNotReachMapFiles) {
   ExpectOneErrorLine(result, "Operation not permitted");
   EXPECT_THAT(result.err, HasSubstr("inside a user namespace"));
   ExpectNothingLeftBehind();
+}
+
+// Inside a user namespace, a target outside it cannot be read at all: the
+// remedy is to run crpid outside, not Yama (which only restricts attaching).
+TEST_F(MapFilesDump, InsideAUserNamespaceATargetOutsideIt) {
+  auto target = StartTarget();
+  for (const std::string& binary : {copies_.with_ep, copies_.without}) {
+    RunResult result = RunProgram(AsNobody(
+        {"unshare", "-Ur", binary, "map-files-dump", std::to_string(target->pid()), "-o",
+         work_ + "/dump"}));
+    ExpectOneErrorLine(result, "Permission denied");
+    EXPECT_THAT(result.err, HasSubstr("run crpid outside the namespace"));
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("Yama")));
+  }
+  ExpectNothingLeftBehind();
+}
+
+// A bad PID: map-files-dump takes one PID of this namespace, not fork-at's
+// lists of nested namespaces.
+TEST_F(MapFilesDump, BadPidSaysWhatToGive) {
+  for (const std::string& pid :
+       std::vector<std::string>{"abc", "0", "-5", "1,2", "12x", std::string(5000, '9')}) {
+    SCOPED_TRACE(pid.substr(0, 30));
+    RunResult result = RunProgram(
+        AsNobody({copies_.with_ep, "map-files-dump", pid, "-o", work_ + "/d"}));
+    ExpectOneErrorLine(result, "give the PID of a running process you own");
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("namespace")));
+    EXPECT_LT(result.err.size(), 200u);
+  }
 }
 
 TEST_F(MapFilesDump, ListJsonIsTheManifestForm) {
@@ -322,7 +400,8 @@ TEST_F(MapFilesDump, ListJsonIsTheManifestForm) {
 TEST_F(MapFilesDump, NoSuchProcess) {
   const pid_t pid = FreePid();
   ExpectOneErrorLine(RunProgram(AsNobody(Dump(copies_.with_ep, pid, {"-o", work_ + "/d"}))),
-                     "no process with PID " + std::to_string(pid));
+                     "no process with PID " + std::to_string(pid) +
+                         "; give the PID of a running process you own");
 }
 
 TEST_F(MapFilesDump, AnotherUsersProcessIsRefusedByThePtraceCheck) {
@@ -331,6 +410,7 @@ TEST_F(MapFilesDump, AnotherUsersProcessIsRefusedByThePtraceCheck) {
       RunProgram(AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", work_ + "/d"})));
   ExpectOneErrorLine(result, "Permission denied");
   EXPECT_THAT(result.err, HasSubstr("belongs to another user"));
+  EXPECT_THAT(result.err, HasSubstr("dump a process you own"));
   ExpectNothingLeftBehind();
 }
 
@@ -394,11 +474,14 @@ TEST_F(MapFilesDump, DiskFullLeavesNothingBehind) {
 // interrupted once its temporary directory appears.
 class Interrupted : public MapFilesDump {
  protected:
-  RunResult DumpWhile(const std::function<void(BackgroundProcess&)>& interrupt) {
+  RunResult DumpWhile(const std::function<void(BackgroundProcess&)>& interrupt,
+                      std::vector<std::string> extra = {}) {
+    std::filesystem::remove(work_ + "/target/ready");  // from an earlier round
     BackgroundProcess target(AsNobody({target_, work_ + "/target", "256"}));
     EXPECT_TRUE(WaitForFile(work_ + "/target/ready"));
-    BackgroundProcess crpid(
-        AsNobody(Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})));
+    extra.insert(extra.end(), {"-o", work_ + "/dump"});
+    BackgroundProcess crpid(AsNobody(Dump(copies_.with_ep, target.pid(), extra)));
+    crpid_pid_ = crpid.pid();
     bool started = false;
     for (int i = 0; i < 4000 && !started; ++i) {
       for (const std::string& name : DirectoryEntries(work_)) {
@@ -414,7 +497,56 @@ class Interrupted : public MapFilesDump {
     result.err = crpid.Stderr();
     return result;
   }
+
+  pid_t crpid_pid_ = -1;
 };
+
+// Slurm sends SIGTERM at a time limit: the dump stops, removes
+// DIR.crpid-tmp-* (the process's memory) and exits 128 + the signal.
+TEST_F(Interrupted, StopSignalMidDumpLeavesNothingBehind) {
+  for (const auto& [signal, name] :
+       std::vector<std::pair<int, std::string>>{{SIGTERM, "SIGTERM"},
+                                                {SIGINT, "SIGINT"},
+                                                {SIGHUP, "SIGHUP"}}) {
+    SCOPED_TRACE(name);
+    RunResult result = DumpWhile([&, signal = signal](BackgroundProcess&) {
+      ::kill(crpid_pid_, signal);
+    });
+    ExpectOneErrorLine(result, "interrupted by " + name, 128 + signal);
+    ExpectNothingLeftBehind();
+  }
+}
+
+// --force must check what it replaces when it replaces it: a directory, file
+// or symlink that appears at DIR while the copy runs is kept, not deleted.
+TEST_F(Interrupted, ForceKeepsWhatAppearsAtTheDestinationMidDump) {
+  for (const std::string what : {"directory", "file", "symlink"}) {
+    SCOPED_TRACE(what);
+    const std::string dump = work_ + "/dump";
+    RunResult result = DumpWhile(
+        [&](BackgroundProcess&) {
+          if (what == "directory") {
+            std::filesystem::create_directories(dump);
+            std::ofstream(dump + "/precious") << "keep me";
+          } else if (what == "file") {
+            std::ofstream(dump) << "keep me";
+          } else {
+            std::filesystem::create_symlink("precious-target", dump);
+          }
+        },
+        {"--force"});
+    ExpectOneErrorLine(result, dump + " exists and is not a crpid dump");
+    if (what == "directory") {
+      EXPECT_EQ(ReadFileOrEmpty(dump + "/precious"), "keep me");
+    } else if (what == "file") {
+      EXPECT_EQ(ReadFileOrEmpty(dump), "keep me");
+    } else {
+      EXPECT_EQ(std::filesystem::read_symlink(dump), "precious-target");
+    }
+    ExpectNothingLeftBehind({"dump", "target"});
+    std::filesystem::remove_all(dump);
+  }
+}
 
 TEST_F(Interrupted, ProcessExitingMidDumpLeavesNothingBehind) {
   RunResult result = DumpWhile([](BackgroundProcess& target) {
@@ -453,17 +585,134 @@ TEST_F(MapFilesDump, VerifyFindsACorruptedFile) {
   EXPECT_THAT(verified.out, HasSubstr("3 files verified, 1 mismatched"));
 }
 
+// Format 2's checksum follows the bytes, not the holes: byte-identical
+// copies verify however they store holes; a byte written into a hole (of a
+// block holding data, and of one holding none) does not.
+TEST_F(MapFilesDump, VerifyFollowsTheBytesNotTheHoles) {
+  auto target = StartTarget();
+  const std::string dump = work_ + "/dump";
+  ASSERT_EQ(RunProgram(AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", dump}))).exit_code,
+            0);
+  const auto memfd = EntriesOfKind(Manifest(dump), "memfd");
+  ASSERT_EQ(memfd.size(), 1u);
+  const std::string saved = memfd[0]["saved_as"].get<std::string>();
+  for (const char* sparse : {"--sparse=never", "--sparse=always"}) {
+    SCOPED_TRACE(sparse);
+    const std::string copy = work_ + "/copy";
+    ASSERT_EQ(RunProgram(AsNobody({"cp", "-r", sparse, dump, copy})).exit_code, 0);
+    if (std::string(sparse) == "--sparse=never") {
+      EXPECT_GE(AllocatedBytes(copy + "/" + saved), kMemfdSize);  // holes filled
+    }
+    RunResult verified =
+        RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", copy}));
+    EXPECT_EQ(verified.exit_code, 0) << verified.out;
+    EXPECT_THAT(verified.out, HasSubstr("3 files verified, 0 mismatched"));
+    std::filesystem::remove_all(copy);
+  }
+  for (size_t offset : {size_t{8192}, size_t{50} << 20}) {
+    SCOPED_TRACE(offset);
+    const std::string copy = work_ + "/copy";
+    ASSERT_EQ(RunProgram(AsNobody({"cp", "-r", "--sparse=always", dump, copy})).exit_code, 0);
+    {
+      std::fstream file(copy + "/" + saved, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(static_cast<std::streamoff>(offset));
+      file.put('X');
+    }
+    RunResult verified =
+        RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", copy}));
+    EXPECT_EQ(verified.exit_code, 1);
+    EXPECT_THAT(verified.out, HasSubstr("MISMATCH " + saved + ": checksum"));
+    std::filesystem::remove_all(copy);
+  }
+}
+
+// A format-1 dump written by crpid 0.1.0 (landed main; its files are dense,
+// so their extent checksums survive git) still verifies, and still catches
+// a changed byte.
+TEST_F(MapFilesDump, VerifyReadsFormat1Dumps) {
+  const std::string fixture =
+      std::string(std::getenv("TEST_SRCDIR")) + "/crpid/tests/map_files_format1_dump";
+  const std::string dump = work_ + "/format1";
+  // Copied as root (the runfiles are root's), then given to nobody.
+  ASSERT_EQ(RunProgram({"cp", "-rL", fixture, dump}).exit_code, 0);  // runfiles: symlinks
+  ASSERT_EQ(RunProgram({"chown", "-R", "65534:65534", dump}).exit_code, 0);
+  RunResult verified =
+      RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_THAT(verified.out, HasSubstr("OK files/0003-deleted"));
+  EXPECT_THAT(verified.out, HasSubstr("2 files verified, 0 mismatched"));
+  {
+    std::fstream file(dump + "/files/0003-deleted",
+                      std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(100);
+    file.put('X');
+  }
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 1);
+  EXPECT_THAT(verified.out, HasSubstr("MISMATCH files/0003-deleted: checksum"));
+}
+
 TEST_F(MapFilesDump, VerifySurvivesAHostileManifest) {
   const std::string dump = work_ + "/hostile";
   std::filesystem::create_directories(dump);
   for (const char* manifest :
-       {R"({"format":1,"mappings":[]})", R"([1,2,3])", R"({"format":"crpid-map-files",)"
-        R"("mappings":{"saved_as":7}})", "not json"}) {
+       {R"({"format":1,"mappings":[]})", R"([1,2,3])", "not json"}) {
     std::ofstream(dump + "/manifest.json") << manifest;
     RunResult verified = RunProgram({copies_.with_ep, "map-files-dump", "--verify", dump});
     testing::ExpectOneErrorLine(verified, "map-files-dump",
                                 "is not a crpid map-files manifest");
   }
+}
+
+// Each wrong type is one clear line naming the field, never a crash or an
+// uncaught exception.
+TEST_F(MapFilesDump, VerifyNamesTheWrongTypeInAManifest) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump + "/files");
+  const std::string head = R"({"format":"crpid-map-files","format_version":1,"mappings":)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"saved_as":7})", R"("mappings" is object, not an array)"},
+      {R"([7])", "mappings[0] is number, not an object"},
+      {R"([{"saved_as":7}])", "mappings[0].saved_as is number, not a string"},
+      {R"([{"saved_as":"files/0001-memfd","checksum":[],"size":1}])",
+       "mappings[0].checksum is not a checksum string"},
+      {R"([{"saved_as":"files/0001-memfd","checksum":"00","size":-1}])",
+       "mappings[0].size is not a byte count"},
+      {R"([{"saved_as":"files/0001-memfd","checksum":")" + std::string(100, '0') +
+           R"(","size":1}])",
+       "mappings[0].checksum is not a checksum string"},
+  };
+  for (const auto& [mappings, text] : cases) {
+    SCOPED_TRACE(mappings.substr(0, 80));
+    std::ofstream(dump + "/manifest.json") << head << mappings << "}";
+    RunResult verified = RunProgram(
+        AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+    testing::ExpectOneErrorLine(verified, "map-files-dump", text);
+  }
+}
+
+// std::regex_match recursed per character: a 40,000-character name crashed
+// --verify with SIGSEGV (under the 8 MiB stack a secure exec gets).
+TEST_F(MapFilesDump, VerifySurvivesHugeNamesAndDeepNesting) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump + "/files");
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","format_version":1,"mappings":[{"saved_as":"files/)"
+      << std::string(40000, '1') << R"(-memfd","checksum":"00","size":1},)"
+      << R"({"saved_as":"files/0001-)" << std::string(40000, 'a')
+      << R"(","checksum":"00","size":1}]})";
+  RunResult verified =
+      RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 1) << verified.err;
+  EXPECT_THAT(verified.out, HasSubstr("not a name crpid writes; refused"));
+  EXPECT_THAT(verified.out, HasSubstr("2 files verified, 2 mismatched"));
+  EXPECT_LT(verified.out.size(), 1000u);  // names shown bounded
+
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","mappings":)" << std::string(200000, '[')
+      << std::string(200000, ']') << "}";
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  testing::ExpectOneErrorLine(verified, "map-files-dump", "mappings[0] is array");
 }
 
 TEST_F(MapFilesDump, ForceReplacesOnlyADump) {
@@ -476,6 +725,34 @@ TEST_F(MapFilesDump, ForceReplacesOnlyADump) {
       AsNobody(Dump(copies_.with_ep, target->pid(), {"--force", "-o", project})));
   ExpectOneErrorLine(result, project + " exists and is not a crpid dump");
   EXPECT_EQ(ReadFileOrEmpty(project + "/precious"), "keep me");
+}
+
+// A FIFO where a dump has a file blocked open(2) forever; each case runs
+// with a timeout, so a hang fails (as exit 137) instead of stalling.
+TEST_F(MapFilesDump, FifosInADumpDoNotBlock) {
+  constexpr int kTimeout = 10;
+  const std::string dump = work_ + "/fifo";
+  std::filesystem::create_directories(dump + "/files");
+  ASSERT_EQ(::mkfifo((dump + "/manifest.json").c_str(), 0666), 0);
+  RunResult verified = RunProgram(
+      AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}), kTimeout);
+  ExpectOneErrorLine(verified, "manifest.json is not a regular file");
+
+  auto target = StartTarget();
+  RunResult forced = RunProgram(
+      AsNobody(Dump(copies_.with_ep, target->pid(), {"--force", "-o", dump})), kTimeout);
+  ExpectOneErrorLine(forced, dump + " exists and is not a crpid dump");
+
+  ASSERT_EQ(::unlink((dump + "/manifest.json").c_str()), 0);
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","format_version":1,"mappings":[)"
+      << R"({"saved_as":"files/0001-memfd","checksum":"00","size":1}]})";
+  ASSERT_EQ(::mkfifo((dump + "/files/0001-memfd").c_str(), 0666), 0);
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}),
+                        kTimeout);
+  EXPECT_EQ(verified.exit_code, 1) << verified.err;
+  EXPECT_THAT(verified.out,
+              HasSubstr("MISMATCH files/0001-memfd: files/0001-memfd is not a regular file"));
 }
 
 TEST_F(MapFilesDump, VerifyRefusesNamesOutsideTheDump) {

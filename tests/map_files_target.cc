@@ -4,7 +4,8 @@
 // 256 MiB memfd with data at 0 and at 100 MiB (plus DENSE_MIB dense MiB at
 // 128 MiB when given, the memfd growing to hold them), and 64 KiB of MAP_SHARED anonymous memory, each
 // filled with PatternByte(kind, offset). Creates DIR/ready when set up.
-// With "regular" it maps only regular.bin (twice). SIGUSR1 truncates the
+// With "regular" it maps only regular.bin (twice). With "memfds N" it maps
+// only N memfds of 64 KiB, 4 KiB written in each (many small mappings). SIGUSR1 truncates the
 // memfd to 4 KiB (a file shrinking mid-dump).
 #include <fcntl.h>
 #include <signal.h>
@@ -55,6 +56,20 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   const bool regular_only = argc > 2 && strcmp(argv[2], "regular") == 0;
+  if (argc > 3 && strcmp(argv[2], "memfds") == 0) {
+    const unsigned long count = strtoul(argv[3], nullptr, 10);
+    for (unsigned long i = 0; i < count; ++i) {
+      const int fd = memfd_create("crpid-small", MFD_CLOEXEC);
+      if (fd < 0 || ftruncate(fd, 64 << 10) != 0) return 1;
+      char* data = static_cast<char*>(
+          mmap(nullptr, 64 << 10, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+      if (data == MAP_FAILED) return 1;
+      Fill(data, 4096, kMemfd, i);
+      close(fd);
+    }
+    close(open((dir + "/ready").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    for (;;) pause();
+  }
   const size_t dense_mib =
       argc > 2 && !regular_only ? strtoul(argv[2], nullptr, 10) : 0;
 

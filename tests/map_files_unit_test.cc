@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 
 #include "src/map_files_dump.h"
@@ -112,8 +113,13 @@ TEST_F(SparseCopyTest, KeepsHolesAndBytes) {
   WriteAt(0, std::string(4096, 'a'));
   WriteAt(size / 2, std::string(4096, 'b'));
   uint64_t last_progress = 0;
+  const auto start = std::chrono::steady_clock::now();
   auto stats = CopySparse(source_.get(), destination_.get(), size,
-                          [&](uint64_t copied) { last_progress = copied; });
+                          [&](uint64_t copied) -> Status {
+                            last_progress = copied;
+                            return Ok{};
+                          });
+  const auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_EQ(stats->size, size);
   EXPECT_EQ(stats->data_bytes, 8192u);
@@ -122,6 +128,7 @@ TEST_F(SparseCopyTest, KeepsHolesAndBytes) {
   ASSERT_EQ(fstat(destination_.get(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), size);
   EXPECT_LE(st.st_blocks * 512, 64 * 1024);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(200));  // holes cost nothing
   EXPECT_EQ(ReadAt(destination_.get(), 0, 4096), std::string(4096, 'a'));
   EXPECT_EQ(ReadAt(destination_.get(), size / 2, 4096), std::string(4096, 'b'));
   EXPECT_EQ(ReadAt(destination_.get(), 4096, 4096), std::string(4096, '\0'));
@@ -139,6 +146,49 @@ TEST_F(SparseCopyTest, ChecksumChangesWithOneByte) {
   auto second = ChecksumSparse(source_.get());
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_NE(first->checksum, second->checksum);
+}
+
+// The checksum follows the logical bytes: a sparse file, its sparse copy
+// and a dense file of the same bytes agree, also when data starts and ends
+// mid-block and the size is not a multiple of the block.
+TEST_F(SparseCopyTest, ChecksumIgnoresHolesButNotBytes) {
+  const uint64_t size = (1 << 20) + 12345;
+  ASSERT_EQ(ftruncate(source_.get(), static_cast<off_t>(size)), 0);
+  WriteAt(4096 + 1000, std::string(5000, 'a'));       // mid-block, one page
+  WriteAt(200 * 1024 - 10, std::string(20, 'b'));      // across a 64 KiB edge
+  WriteAt(size - 7, "tail");                            // in the last partial block
+  WriteAt(512 * 1024, std::string(128 * 1024, '\0'));  // data that is zeros
+  auto copied = CopySparse(source_.get(), destination_.get(), size);
+  ASSERT_TRUE(copied.ok()) << copied.error().message;
+
+  char pattern[] = "/tmp/crpid-dense-XXXXXX";
+  UniqueFd dense(mkstemp(pattern));
+  ASSERT_TRUE(dense.valid());
+  unlink(pattern);
+  std::string bytes(size, '\0');
+  ASSERT_EQ(pread(source_.get(), bytes.data(), size, 0), static_cast<ssize_t>(size));
+  ASSERT_EQ(write(dense.get(), bytes.data(), size), static_cast<ssize_t>(size));
+
+  auto of_source = ChecksumSparse(source_.get());
+  auto of_copy = ChecksumSparse(destination_.get());
+  auto of_dense = ChecksumSparse(dense.get());
+  ASSERT_TRUE(of_source.ok() && of_copy.ok() && of_dense.ok());
+  EXPECT_EQ(of_copy->checksum, copied->checksum);
+  EXPECT_EQ(of_source->checksum, copied->checksum);
+  EXPECT_EQ(of_dense->checksum, copied->checksum);
+  // Format 1 followed the extents: the dense file differed.
+  EXPECT_NE(ChecksumSparse(dense.get(), 1)->checksum,
+            ChecksumSparse(destination_.get(), 1)->checksum);
+
+  // One byte in a hole of a block that holds data, and in a block with none.
+  for (uint64_t offset : {uint64_t{4096 + 7000}, uint64_t{900 * 1024}}) {
+    ASSERT_EQ(pwrite(dense.get(), "x", 1, static_cast<off_t>(offset)), 1);
+    auto changed = ChecksumSparse(dense.get());
+    ASSERT_TRUE(changed.ok());
+    EXPECT_NE(changed->checksum, copied->checksum) << offset;
+    ASSERT_EQ(pwrite(dense.get(), "", 1, static_cast<off_t>(offset)), 1);
+  }
+  EXPECT_EQ(ChecksumSparse(dense.get())->checksum, copied->checksum);
 }
 
 TEST_F(SparseCopyTest, EmptyFile) {
