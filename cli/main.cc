@@ -21,35 +21,38 @@
 
 namespace {
 
-// The subcommand's name for error lines, "crpid" before one is known.
+// The subcommand's name for error lines, "start-up" before one is known.
 std::string SubcommandName(const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands()) return sub->get_name();
   return "start-up";
+}
+
+// Phase 1 (src/capabilities.h), before anything else, arguments included.
+crpid::Status StartPrivileged() {
+  // Non-dumpable first: nobody may ptrace crpid or read its memory while it
+  // holds the capability. A secure exec already does this, but started from
+  // a parent whose permitted set held the capability (root's setpriv, a
+  // capability-aware launcher), the kernel leaves crpid dumpable. fork-at's
+  // COMMAND is dumpable again through its own execve; set-mm's trampoline
+  // sets it for PROGRAM.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return crpid::SystemError(errno, "cannot make crpid non-dumpable");
+  }
+  crpid::CloseOnExecWhatSecureModeOpened();
+  // Nothing runs with the capability effective. Root (euid 0, also in a
+  // user namespace) holds its capabilities by being root, not through
+  // crpid's file; emptying its effective set would only make the kernel's
+  // ptrace checks refuse root's own processes. Phase 3 still drops all.
+  if (::geteuid() != 0) return crpid::ClearEffective();
+  return crpid::Ok{};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace crpid::cli;
-  // Non-dumpable before anything else: nobody may ptrace crpid or read its
-  // memory while it holds the capability. A secure exec already does this,
-  // but started from a parent whose permitted set held the capability (root's
-  // setpriv, a capability-aware launcher), the kernel leaves crpid dumpable.
-  // fork-at's COMMAND is dumpable again through its own execve; set-mm's
-  // trampoline sets it for PROGRAM.
-  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    return ReportError("start-up", crpid::SystemError(errno, "cannot make crpid non-dumpable"));
-  }
-  crpid::CloseOnExecWhatSecureModeOpened();
-  // Phase 1 before anything else: nothing runs with the capability
-  // effective, not even argument parsing. Root (euid 0, also in a user
-  // namespace) holds its capabilities by being root, not through crpid's
-  // file; emptying its effective set would only make the kernel's ptrace
-  // checks refuse root's own processes. Phase 3 still drops everything.
-  if (::geteuid() != 0) {
-    if (crpid::Status cleared = crpid::ClearEffective(); !cleared) {
-      return ReportError("start-up", cleared.error());
-    }
+  if (crpid::Status started = StartPrivileged(); !started) {
+    return ReportError("start-up", started.error());
   }
   CLI::App app{
       "crpid: checkpoint/restore operations for ordinary users, with the "
