@@ -34,7 +34,8 @@ stop_holder() {
     holder_pid=
   fi
 }
-trap 'stop_holder; rm -rf "$tmp"' EXIT
+small_mount=
+trap 'stop_holder; [[ -z $small_mount ]] || umount "$small_mount"; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
 # start_holder KIND...: a holder of those memfds; sets range[KIND].
@@ -130,15 +131,21 @@ echo "kernel $(uname -r), $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg),
 # small_case N: N memfds of 64 KiB (4 KiB written) in one process; crpid
 # dumps them (syncing what it saved), then tar copies the saved files to a
 # new directory followed by sync, $runs rounds alternating which goes first.
-# Nothing is deleted between runs: ext4 skips inodes freed in the last 5 s
-# (300 s while their inode table block is dirty) when it allocates new ones,
-# reading each to tell (perf: recently_deleted), so deleting the previous
-# round's N files made each create cost up to 1 ms, measuring ext4's
-# bookkeeping of the deletion rather than the copy.
+# Each N writes on a fresh ext4 filesystem of its own (a loop file on the
+# project's disk): on the shared one, the runs measured other writers (one
+# syncfs waits for their dirty data too) and ext4's bookkeeping of files
+# others had just deleted — it skips inodes freed in the last 5 s (300 s
+# while their inode table block is dirty) and reads each to tell (perf:
+# recently_deleted), which made creates cost up to 1 ms. For the same
+# reason nothing is deleted between runs.
 small_case() {
   local n=$1 round pid first dir=$tmp/small$1
   rm -f "$tmp/target/ready"
   mkdir -p "$tmp/target" "$dir"
+  truncate -s 4G "$tmp/small.img"
+  mkfs.ext4 -q -F "$tmp/small.img"
+  mount -o loop "$tmp/small.img" "$dir"
+  small_mount=$dir
   "$small_holder" "$tmp/target" memfds "$n" &
   pid=$!
   while [[ ! -e $tmp/target/ready ]]; do sleep 0.01; done
@@ -155,7 +162,7 @@ small_case() {
           "$crpid" map-files-dump "$pid" -o "$source"
         fi
         settle
-        timed sh -c 'mkdir "$2" && tar -C "$1" -cf - files | tar -C "$2" -xf - && sync' \
+        timed sh -c 'mkdir "$2" && tar -C "$1" -cf - files | tar -C "$2" -xf - && sync -f "$2"' \
           sh "$source" "$dir/tar.$round"
         record "small$n.tar+sync" "$elapsed_us" "$rss_kib" 0
       fi
@@ -163,6 +170,9 @@ small_case() {
   done
   kill "$pid"
   wait "$pid" 2>/dev/null || true
+  umount "$dir"
+  small_mount=
+  rm -f "$tmp/small.img"
 }
 
 for n in "${small_counts[@]}"; do small_case "$n"; done
@@ -204,6 +214,7 @@ for case in dense sparse both "${small_counts[@]/#/small}"; do
     esac
     [[ $tool == *+sync ]] && label+="; sync"
     [[ $tool == cat+sync || $tool == cp+sync ]] && label+=" FILE"
+    [[ $tool == tar+sync ]] && label+=" -f DIR"
     printf '%-38s %8s %17s %12s %8s\n' "$case: $label" "$med" \
       "$low–$high" "$alloc" "$peak"
   done

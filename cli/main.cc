@@ -18,6 +18,7 @@
 #include "src/capabilities.h"
 #include "src/stack_limit.h"
 #include "src/standard_fds.h"
+#include "src/supervise.h"
 
 namespace {
 
@@ -39,6 +40,7 @@ crpid::Status StartPrivileged() {
     return crpid::SystemError(errno, "cannot make crpid non-dumpable");
   }
   crpid::CloseOnExecWhatSecureModeOpened();
+  crpid::IgnoreFileSizeSignal();
   // Nothing runs with the capability effective. Root (euid 0, also in a
   // user namespace) holds its capabilities by being root, not through
   // crpid's file; emptying its effective set would only make the kernel's

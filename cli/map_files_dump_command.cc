@@ -89,16 +89,31 @@ void PrintTable(const DumpReport& report) {
   }
 }
 
+// Names come from the manifest, which whoever made the dump wrote: bytes a
+// terminal would act on (newlines forging an "OK" line, escapes) are shown
+// as \xNN.
+std::string Printable(std::string_view text) {
+  std::string shown;
+  for (const unsigned char byte : text) {
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+      shown += static_cast<char>(byte);
+    } else {
+      shown += fmt::format("\\x{:02x}", byte);
+    }
+  }
+  return shown;
+}
+
 int RunVerify(const std::string& directory) {
   auto results = VerifyDump(directory);
   if (!results) return ReportError(kContext, results.error());
   int mismatched = 0;
   for (const VerifiedFile& file : *results) {
     if (file.ok) {
-      fmt::print("OK {}\n", file.saved_as);
+      fmt::print("OK {}\n", Printable(file.saved_as));
     } else {
       ++mismatched;
-      fmt::print("MISMATCH {}: {}\n", file.saved_as, file.problem);
+      fmt::print("MISMATCH {}: {}\n", Printable(file.saved_as), Printable(file.problem));
     }
   }
   fmt::print("{} files verified, {} mismatched\n", results->size(), mismatched);

@@ -85,6 +85,10 @@ std::string ResourceRemedy(int err) {
       return "too many open files: raise the limit (ulimit -n) or close some";
     case ENFILE:
       return "the system's open file table is full: try again later";
+    case EFBIG:
+      return "the file size limit (ulimit -f) is too low for it: raise it";
+    case ENOSPC:
+      return "the filesystem is full: free space, or write elsewhere";
     case ENOMEM:
       return "out of memory, or a memory limit (ulimit -v, -d) too low";
     default:

@@ -57,7 +57,9 @@ int RunSetMm(const SetMmArguments& arguments, const char* const* initial_envp) {
   }
   ReportError(kContext, error);
   if (error.kind == ErrorKind::kNotFound) return kExitNotFound;
-  if (error.err == EACCES || error.err == ENOEXEC) return kExitCannotExecute;
+  if (error.err == EACCES || error.err == ENOEXEC || error.err == ELOOP) {
+    return kExitCannotExecute;
+  }
   return kExitCrpidError;
 }
 

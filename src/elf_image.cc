@@ -119,6 +119,8 @@ Status ReadInterpreter(int fd, const Elf64_Phdr& program, ElfImage& image) {
       !read) {
     return read.error();
   }
+  // The kernel refuses a PT_INTERP whose last byte is not NUL (ENOEXEC).
+  if (interpreter.back() != '\0') return Invalid(image.path, "PT_INTERP not NUL-terminated");
   interpreter.resize(std::strlen(interpreter.c_str()));
   image.interpreter = interpreter;
   return Ok{};
@@ -140,8 +142,8 @@ Status ReadProgramHeaders(int fd, const Elf64_Ehdr& header, uint64_t file_size,
     } else if (program.p_type == PT_PHDR) {
       image.phdr_vaddr = program.p_vaddr;
       phdr_found = true;
-    } else if (program.p_type == PT_INTERP) {
-      added = ReadInterpreter(fd, program, image);
+    } else if (program.p_type == PT_INTERP && image.interpreter.empty()) {
+      added = ReadInterpreter(fd, program, image);  // the first one, as the kernel
     }
     if (!added) return added.error();
   }

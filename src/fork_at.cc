@@ -16,6 +16,7 @@
 #include "src/clone3.h"
 #include "src/kernel_probe.h"
 #include "src/procfs.h"
+#include "src/supervise.h"
 
 namespace crpid {
 namespace {
@@ -55,6 +56,7 @@ struct ChildContext {
     _exit(kChildAborted);
   }
   ::close(context.go_read);
+  RestoreFileSizeSignal();
   ::sigprocmask(SIG_SETMASK, context.signal_mask, nullptr);
   ::execvpe(context.argv[0], context.argv, context.envp);
   int err = errno;

@@ -84,8 +84,10 @@ std::string ExplainPermission(pid_t pid) {
                           "access check refuses, and no capability of crpid "
                           "overrides it; dump a process you own";
   }
+  // A non-dumpable process's /proc files belong to root (not its /proc/PID
+  // directory, which always shows the owner).
   struct stat st;
-  if (::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0 &&
+  if (::stat(("/proc/" + std::to_string(pid) + "/stat").c_str(), &st) == 0 &&
       st.st_uid != ::getuid()) {
     return PidText(pid) + " is not dumpable (it runs a setuid or file-"
                           "capability program, or cleared PR_SET_DUMPABLE): "
@@ -264,7 +266,11 @@ class TreeRemover {
   std::string path_;
 };
 
-constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP};
+// Every signal whose default action would end crpid mid-dump and that
+// another process can send; SIGXFSZ is ignored process-wide (cli/main.cc),
+// so a file size limit is a write error (EFBIG) instead.
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
+                                SIGUSR2, SIGALRM, SIGPIPE, SIGVTALRM, SIGPROF};
 
 // Fails with EINTR when a stop signal is pending, so the dump unwinds and
 // removes its temporary directory.
@@ -714,7 +720,10 @@ Result<int> ManifestFormat(const nlohmann::json& manifest, const std::string& pa
   if (!version->is_number_unsigned() || version->get<uint64_t>() < 1 ||
       version->get<uint64_t>() > static_cast<uint64_t>(kChecksumFormat)) {
     return Error{ErrorKind::kInvalidInput, 0,
-                 path + ": format_version " + version->dump().substr(0, 32) +
+                 path + ": format_version " +
+                     // dump() recurses: never on a value that may nest deeply.
+                     (version->is_primitive() ? version->dump().substr(0, 32)
+                                              : std::string("of type ") + version->type_name()) +
                      " is not one this crpid reads (1 or 2)",
                  "verify it with the crpid that wrote it"};
   }
@@ -759,7 +768,13 @@ Result<std::map<std::string, ExpectedFile>> ExpectedFiles(
     if (name.size() > kMaxSavedNameLength) {
       name = name.substr(0, kMaxSavedNameLength) + "...";  // refused below
     }
-    expected[name] = {checksum->get<std::string>(), size->get<uint64_t>()};
+    // Mappings of one file share its saved name; they must agree on it.
+    const ExpectedFile file = {checksum->get<std::string>(), size->get<uint64_t>()};
+    const auto [known, added] = expected.emplace(name, file);
+    if (!added && (known->second.checksum != file.checksum || known->second.size != file.size)) {
+      return DamagedManifest(path, where + " gives another checksum or size for a file "
+                                           "listed before");
+    }
   }
   return expected;
 }

@@ -29,6 +29,7 @@
 #include "src/proc_maps.h"
 #include "src/regular_file.h"
 #include "src/procfs.h"
+#include "src/supervise.h"
 #include "src/trampoline.h"
 #include "src/unique_fd.h"
 
@@ -375,7 +376,8 @@ struct ScriptChain {
 };
 
 // Like execve: a "#!" script runs its interpreter with the script's path
-// (up to four levels); AT_EXECFN and comm still name the script.
+// (up to five levels, as exec_binprm allows: depth > 5 is ELOOP); AT_EXECFN
+// and comm still name the script.
 Result<ScriptChain> FollowScripts(const std::string& found,
                                   std::vector<std::string> argv) {
   ScriptChain chain{found, std::move(argv)};
@@ -383,9 +385,9 @@ Result<ScriptChain> FollowScripts(const std::string& found,
     auto script = ReadScriptLine(chain.program_path);
     if (!script) return script.error();
     if (script->interpreter.empty()) return chain;
-    if (depth == 4) {
+    if (depth == 5) {
       return Error{ErrorKind::kInvalidInput, ELOOP,
-                   found + ": more than four levels of #! interpreters", {}};
+                   found + ": more than five levels of #! interpreters (or a loop)", {}};
     }
     std::vector<std::string> script_argv = {script->interpreter};
     if (!script->argument.empty()) script_argv.push_back(script->argument);
@@ -650,7 +652,8 @@ Result<LoadedImage> LoadProgram(const ElfImage& program) {
 // What a failed load tells the user: execve would fail the same way.
 Error LoadError(const ElfImage& image, int err) {
   if (err == EEXIST) {
-    return Error{ErrorKind::kInvalidInput, 0,
+    // Exit 126 like any program this machine cannot execute.
+    return Error{ErrorKind::kInvalidInput, ENOEXEC,
                  image.path + " would load over the stack, the vDSO or crpid's own memory",
                  "its program headers ask for addresses this process cannot give"};
   }
@@ -888,6 +891,7 @@ Status FillKeep(std::vector<TrampolineRange> keep, const Trampoline& trampoline,
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ResetSignalHandlers();
+  RestoreFileSizeSignal();
   UnregisterRseq();
   trampoline.params->entry = entry;
   Jump(trampoline.code.start() + TrampolineEntryOffset(),

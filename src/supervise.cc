@@ -13,6 +13,9 @@ constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
                               SIGUSR2};
 
 volatile sig_atomic_t g_forward_to = 0;
+// SIGXFSZ's disposition when crpid started: SIG_IGN or SIG_DFL (a handler
+// cannot survive the exec that started crpid).
+bool g_caller_ignored_sigxfsz = false;
 
 // A signal the kernel sent to the whole foreground process group (Ctrl-C,
 // Ctrl-\, a hangup: si_code SI_KERNEL) has reached the child too: passing it
@@ -76,6 +79,21 @@ Result<int> WaitForwardingSignals(pid_t child) {
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   return ShellStatus(status);
+}
+
+void IgnoreFileSizeSignal() {
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction previous = {};
+  if (::sigaction(SIGXFSZ, &ignore, &previous) == 0) {
+    g_caller_ignored_sigxfsz = previous.sa_handler == SIG_IGN;
+  }
+}
+
+void RestoreFileSizeSignal() {
+  struct sigaction caller = {};
+  caller.sa_handler = g_caller_ignored_sigxfsz ? SIG_IGN : SIG_DFL;
+  ::sigaction(SIGXFSZ, &caller, nullptr);
 }
 
 }  // namespace crpid

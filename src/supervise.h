@@ -35,6 +35,15 @@ Result<int> WaitForwardingSignals(pid_t child);
 // Shell convention for a wait status: exit code, or 128 + signal number.
 int ShellStatus(int wait_status);
 
+// A file size limit (ulimit -f) kills a writer with SIGXFSZ, which would end
+// crpid with its temporary files in place and no error line. Ignored, the
+// write fails with EFBIG instead, which crpid reports and cleans up after.
+// IgnoreFileSizeSignal() (first thing in main) remembers whether the caller
+// had SIGXFSZ ignored; RestoreFileSizeSignal() gives COMMAND or PROGRAM the
+// caller's disposition back (async-signal-safe: for a child before exec).
+void IgnoreFileSizeSignal();
+void RestoreFileSizeSignal();
+
 }  // namespace crpid
 
 #endif  // CRPID_SRC_SUPERVISE_H_

@@ -115,11 +115,15 @@ TEST_F(CallerAttributes, BlockedAndIgnoredSignalsWithoutAShell) {
   const std::string launcher =
       "import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, "
       "[signal.SIGUSR2]); signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+      "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
       "os.execvp(sys.argv[1], sys.argv[1:])";
   RunResult direct = RunProgram(AsNobody({"python3", "-c", launcher, probe_}));
   ASSERT_EQ(direct.exit_code, 0) << direct.err;
   EXPECT_TRUE(SignalInSet(direct.out, "SigBlk", SIGUSR2)) << direct.out;
   EXPECT_TRUE(SignalInSet(direct.out, "SigIgn", SIGHUP)) << direct.out;
+  // crpid ignores SIGXFSZ itself (a file size limit is then a write error it
+  // cleans up after) and gives COMMAND and PROGRAM the caller's disposition.
+  EXPECT_TRUE(SignalInSet(direct.out, "SigIgn", SIGXFSZ)) << direct.out;
   const std::vector<std::vector<std::string>> ways = {
       {copies_.with_ep, "fork-at", std::to_string(FreePid()), "--", probe_},
       {copies_.with_ep, "set-mm", "--", probe_}};

@@ -513,6 +513,25 @@ TEST_F(ForkAt, PidFileHoldsThePid) {
   EXPECT_EQ(ReadFileOrEmpty(pid_file), std::to_string(pid) + "\n");
 }
 
+// A file size limit of 0 made the pid file's write raise SIGXFSZ, which
+// killed crpid with its temporary file in place (second review).
+TEST_F(ForkAt, FileSizeLimitOnThePidFileIsOneLine) {
+  const pid_t pid = FreePid();
+  const std::string marker = copies_.nobody_dir + "/ran";
+  // stderr through a pipe: under `ulimit -f 0` no program can write its
+  // error line to a regular file.
+  RunResult result = RunProgram(AsNobody(
+      {"bash", "-c", "set -o pipefail; prlimit --fsize=0 \"$@\" 2>&1 | cat >&2", "bash",
+       cap_path(), "fork-at", "--pid-file", copies_.nobody_dir + "/limited.pid",
+       std::to_string(pid), "--", "touch", marker}));
+  ExpectOneErrorLine(result, "ulimit -f");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  for (const auto& entry : std::filesystem::directory_iterator(copies_.nobody_dir)) {
+    EXPECT_NE(entry.path().filename().string().rfind("limited.pid", 0), 0u)
+        << "left behind: " << entry.path();
+  }
+}
+
 TEST_F(ForkAt, UnwritablePidFileStopsBeforeTheCommandRuns) {
   const pid_t pid = FreePid();
   const std::string marker = copies_.nobody_dir + "/ran";

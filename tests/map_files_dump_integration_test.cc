@@ -517,6 +517,32 @@ TEST_F(Interrupted, StopSignalMidDumpLeavesNothingBehind) {
   }
 }
 
+// The other signals another process may send whose default action ends a
+// process, and a file size limit (SIGXFSZ): each left DIR.crpid-tmp-*
+// behind (second hostile-user review).
+TEST_F(Interrupted, OtherFatalSignalsAndTheFileSizeLimitLeaveNothingBehind) {
+  for (const auto& [signal, name] : std::vector<std::pair<int, std::string>>{
+           {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"}, {SIGALRM, "SIGALRM"},
+           {SIGPIPE, "SIGPIPE"}}) {
+    SCOPED_TRACE(name);
+    RunResult result = DumpWhile([&, signal = signal](BackgroundProcess&) {
+      ::kill(crpid_pid_, signal);
+    });
+    ExpectOneErrorLine(result, "interrupted by " + name, 128 + signal);
+    ExpectNothingLeftBehind();
+  }
+  std::filesystem::remove(work_ + "/target/ready");
+  BackgroundProcess target(AsNobody({target_, work_ + "/target", "64"}));
+  ASSERT_TRUE(WaitForFile(work_ + "/target/ready"));
+  std::vector<std::string> argv = {"prlimit", "--fsize=1000000"};
+  for (const std::string& arg : Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})) {
+    argv.push_back(arg);
+  }
+  RunResult limited = RunProgram(AsNobody(argv));
+  ExpectOneErrorLine(limited, "ulimit -f");
+  ExpectNothingLeftBehind();
+}
+
 // --force must check what it replaces when it replaces it: a directory, file
 // or symlink that appears at DIR while the copy runs is kept, not deleted.
 TEST_F(Interrupted, ForceKeepsWhatAppearsAtTheDestinationMidDump) {
@@ -713,6 +739,59 @@ TEST_F(MapFilesDump, VerifySurvivesHugeNamesAndDeepNesting) {
       << std::string(200000, ']') << "}";
   verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
   testing::ExpectOneErrorLine(verified, "map-files-dump", "mappings[0] is array");
+}
+
+// nlohmann's dump() recurses: quoting a deeply nested format_version in the
+// error line crashed (second hostile-user review).
+TEST_F(MapFilesDump, VerifySurvivesADeeplyNestedFormatVersion) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump + "/files");
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","mappings":[],"format_version":)"
+      << std::string(2000000, '[') << std::string(2000000, ']') << "}";
+  RunResult verified =
+      RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  testing::ExpectOneErrorLine(verified, "map-files-dump", "format_version of type array");
+}
+
+// Whoever made a dump wrote its names: a newline must not forge an "OK" line
+// nor an escape reach the terminal; two entries for one file must agree.
+TEST_F(MapFilesDump, VerifyShowsHostileNamesEscaped) {
+  const std::string dump = work_ + "/hostile";
+  std::filesystem::create_directories(dump + "/files");
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","format_version":2,"mappings":[)"
+      << R"({"saved_as":"x\nOK files/0001-memfd\n\u001b]0;pwned\u0007","checksum":"00",)"
+      << R"("size":1}]})";
+  RunResult verified =
+      RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  EXPECT_EQ(verified.exit_code, 1) << verified.err;
+  EXPECT_EQ(verified.out.find("\nOK"), std::string::npos);
+  EXPECT_THAT(verified.out,
+              HasSubstr(R"(MISMATCH x\x0aOK files/0001-memfd\x0a\x1b]0;pwned\x07)"));
+  EXPECT_EQ(verified.out.find('\x1b'), std::string::npos);
+
+  std::ofstream(dump + "/manifest.json")
+      << R"({"format":"crpid-map-files","format_version":2,"mappings":[)"
+      << R"({"saved_as":"files/0001-memfd","checksum":"00","size":1},)"
+      << R"({"saved_as":"files/0001-memfd","checksum":"11","size":1}]})";
+  verified = RunProgram(AsNobody({copies_.with_ep, "map-files-dump", "--verify", dump}));
+  testing::ExpectOneErrorLine(verified, "map-files-dump",
+                              "another checksum or size for a file listed before");
+}
+
+// A process that exec'd a program it may not read (mode 0711) is not
+// dumpable: the line says so instead of blaming a security module.
+TEST_F(MapFilesDump, NonDumpableTargetIsNamed) {
+  const std::string unreadable = copies_.dir + "/secret-sleep";
+  std::filesystem::copy_file("/bin/sleep", unreadable);
+  ::chmod(unreadable.c_str(), 0711);
+  BackgroundProcess sleeper(AsNobody({unreadable, "30"}));
+  ASSERT_TRUE(WaitForComm(sleeper.pid(), "secret-sleep"));
+  RunResult result =
+      RunProgram(AsNobody(Dump(copies_.with_ep, sleeper.pid(), {"-o", work_ + "/d"})));
+  ExpectOneErrorLine(result, "is not dumpable");
+  EXPECT_FALSE(std::filesystem::exists(work_ + "/d"));
 }
 
 TEST_F(MapFilesDump, ForceReplacesOnlyADump) {

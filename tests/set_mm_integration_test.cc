@@ -256,6 +256,49 @@ TEST_F(SetMm, ShellAndScripts) {
   EXPECT_EQ(scripted.out, script + " x\nscript.sh\n");
 }
 
+// execve follows five levels of #! (exec_binprm: depth > 5 is ELOOP), and
+// a loop gives ELOOP, 126 (second hostile-user review: crpid stopped at four).
+TEST_F(SetMm, FiveLevelsOfScriptsLikeExecve) {
+  std::string previous = "/bin/sh";
+  for (int level = 1; level <= 6; ++level) {
+    const std::string script = copies_.dir + "/l" + std::to_string(level);
+    std::ofstream(script) << "#!" << previous << (level == 1 ? "\necho ran $#\n" : " x\n");
+    ::chmod(script.c_str(), 0755);
+    previous = script;
+  }
+  RunResult five = RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copies_.dir + "/l5"}, "")));
+  EXPECT_EQ(five.exit_code, 0) << five.err;
+  RunResult direct = RunProgram(AsNobody({copies_.dir + "/l5"}));
+  EXPECT_EQ(five.out, direct.out);
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {copies_.dir + "/l6"}, ""))),
+                     126, "more than five levels");
+  const std::string loop = copies_.dir + "/loop";
+  std::ofstream(loop) << "#!" << loop << "\n";
+  ::chmod(loop.c_str(), 0755);
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {loop}, ""))), 126,
+                     "more than five levels");
+}
+
+// The kernel refuses a PT_INTERP without its terminating NUL (ENOEXEC);
+// crpid loaded ld.so and the program crashed after the point of no return.
+TEST_F(SetMm, InterpreterWithoutItsNulIsRefused) {
+  const std::string unterminated = PatchedProbe(
+      "no-nul-interp",
+      [](std::vector<char>& bytes) {
+        Elf64_Ehdr header;
+        std::memcpy(&header, bytes.data(), sizeof header);
+        for (int i = 0; i < header.e_phnum; ++i) {
+          Elf64_Phdr phdr;
+          std::memcpy(&phdr, bytes.data() + header.e_phoff + i * sizeof(Elf64_Phdr),
+                      sizeof phdr);
+          if (phdr.p_type == PT_INTERP) bytes[phdr.p_offset + phdr.p_filesz - 1] = '/';
+        }
+      },
+      "set_mm_probe_dynamic");
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {unterminated}))), 126,
+                     "PT_INTERP not NUL-terminated");
+}
+
 TEST_F(SetMm, PythonOneLiner) {
   if (!std::filesystem::exists("/usr/bin/python3")) {
     CRPID_SKIP_OR_FAIL("python3 is not installed");
@@ -366,7 +409,7 @@ TEST_F(SetMm, HostileProgramHeadersAreRefused) {
                      wraps + ": malformed PT_LOAD segment");
   const std::string covers =
       PatchedProbe("covering-load", LastLoadMemsz(0x7ff000000000));
-  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {covers}))), 125,
+  ExpectOneErrorLine(RunProgram(AsNobody(SetMmArgs(copies_.with_ep, {covers}))), 126,
                      covers + " would load over the stack, the vDSO or crpid's own memory");
 }
 
