@@ -10,7 +10,8 @@
 
 namespace crpid::cli {
 
-inline constexpr char kVersion[] = "0.1.0";
+// CRPID_VERSION comes from version.bzl through cli/BUILD.bazel's defines.
+inline constexpr char kVersion[] = CRPID_VERSION;
 
 // Configures spdlog on stderr: warnings only by default, -v debug, -vv trace;
 // an explicit --log-level wins.

@@ -1,0 +1,4 @@
+"""crpid's version: the one place every artifact takes it from (the binary's
+--version and manifests, the .deb, the .rpm, scripts/release.sh)."""
+
+CRPID_VERSION = "0.2.0"
