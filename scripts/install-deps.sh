@@ -23,6 +23,8 @@ PACKAGES=(
   cpio
   scdoc                    # builds the man page
   dpkg-dev                 # dpkg-deb for the package
+  rpm                      # rpmbuild for the RPM, rpm --root for its test
+  rpmlint
   bash-completion          # the package test completes a command line
   slurmctld                # the Slurm example's test runs a one-node cluster
   slurmd
