@@ -50,6 +50,10 @@ class Planner {
                          std::to_string(facts_.pid_max) + ")",
                      "raise the limit as root: sysctl -w kernel.pid_max=4194304"};
       }
+      if (p.sid == 0 || p.pgid == 0) {
+        return CannotHonor(Pid(p.pid) + " has its " + (p.sid == 0 ? "session" : "group") +
+                           " led from outside this PID namespace (0)");
+      }
       if (p.pid == 1) {
         return CannotHonor("PID 1 is the init of this PID namespace and always taken");
       }

@@ -428,9 +428,10 @@ Status ReadIds(const Json& entry, const std::string& where, TreeProcess& p) {
   if (!pid) return pid.error();
   auto ppid = IntegerField(entry, "ppid", 0, kMaxPid, where);
   if (!ppid) return ppid.error();
-  auto pgid = IntegerField(entry, "pgid", 1, kMaxPid, where);
+  // 0: led from outside the reader's PID namespace.
+  auto pgid = IntegerField(entry, "pgid", 0, kMaxPid, where);
   if (!pgid) return pgid.error();
-  auto sid = IntegerField(entry, "sid", 1, kMaxPid, where);
+  auto sid = IntegerField(entry, "sid", 0, kMaxPid, where);
   if (!sid) return sid.error();
   auto uid = IntegerField(entry, "uid", 0, UINT32_MAX - 1, where, 0);
   if (!uid) return uid.error();
