@@ -111,7 +111,9 @@ class ForkTree : public InstalledCrpidTest {
   std::string BuildSaveAndKill(bool as_nobody) {
     const std::string pids = copies_.nobody_dir + "/pids" + std::to_string(counter_);
     saved_ = copies_.nobody_dir + "/tree" + std::to_string(counter_++) + ".json";
-    std::vector<std::string> build = {builder_, pids};
+    // Started in a directory its user can enter: fork-tree restores cwds.
+    std::vector<std::string> build = {"sh", "-c", "cd \"$0\" && exec \"$1\" \"$2\"",
+                                      copies_.nobody_dir, builder_, pids};
     if (as_nobody) {
       build.insert(build.begin(), {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
     }
@@ -266,7 +268,7 @@ TEST_F(ForkTree, TakenPidInTheMiddleLeavesNothing) {
 TEST_F(ForkTree, RoundTripInsideUnshareUrp) {
   const std::string dir = copies_.nobody_dir;
   const std::string script =
-      "crpid=$1 builder=$2 dir=$3\n"
+      "crpid=$1 builder=$2 dir=$3; cd $dir\n"
       "$builder $dir/ns.pids & while [ ! -e $dir/ns.pids ]; do sleep 0.05; done\n"
       "read root rest < $dir/ns.pids; sleep 0.3\n"
       "$crpid tree save $root -o $dir/ns1.json || exit 1\n"
