@@ -15,6 +15,7 @@
 #include "cli/map_files_dump_command.h"
 #include "cli/report.h"
 #include "cli/set_mm_command.h"
+#include "cli/tree_command.h"
 #include "src/capabilities.h"
 #include "src/stack_limit.h"
 #include "src/standard_fds.h"
@@ -24,7 +25,11 @@ namespace {
 
 // The subcommand's name for error lines, "start-up" before one is known.
 std::string SubcommandName(const CLI::App& app) {
-  for (const CLI::App* sub : app.get_subcommands()) return sub->get_name();
+  for (const CLI::App* sub : app.get_subcommands()) {
+    std::string name = sub->get_name();
+    for (const CLI::App* inner : sub->get_subcommands()) name += " " + inner->get_name();
+    return name;
+  }
   return "start-up";
 }
 
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
                              "critical", "off"}));
   app.footer(
       "Exit status: 125 crpid failed; fork-at passes on COMMAND's status "
-      "(126 not executable, 127 not found, 128+N killed by signal N);\n"
+      "(126 not executable, 127 not found, 128+N killed by signal N),\n"
+      "fork-tree the root's; "
       "map-files-dump --verify exits 1 on a mismatch; check exits 1 when a "
       "needed feature is missing.\n"
       "Run 'crpid SUBCOMMAND --help' for a subcommand's options and "
@@ -85,6 +91,10 @@ int main(int argc, char** argv) {
   CLI::App* check_command = RegisterCheck(app, check);
   SetMmArguments set_mm;
   CLI::App* set_mm_command = RegisterSetMm(app, set_mm);
+  TreeSaveArguments tree_save;
+  CLI::App* tree_save_command = RegisterTreeSave(app, tree_save);
+  ForkTreeArguments fork_tree;
+  CLI::App* fork_tree_command = RegisterForkTree(app, fork_tree);
 
   try {
     app.parse(argc, argv);
@@ -98,6 +108,7 @@ int main(int argc, char** argv) {
     std::string context = "crpid";
     for (const CLI::App* sub : app.get_subcommands()) {
       context += " " + sub->get_name();
+      for (const CLI::App* inner : sub->get_subcommands()) context += " " + inner->get_name();
     }
     std::fputs(fmt::format("crpid: {}; run '{} --help'\n", e.what(), context)
                    .c_str(),
@@ -114,5 +125,7 @@ int main(int argc, char** argv) {
   if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
   if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
   if (check_command->parsed()) return RunCheck(check);
+  if (tree_save_command->parsed()) return RunTreeSave(tree_save);
+  if (fork_tree_command->parsed()) return RunForkTree(fork_tree);
   return kExitCrpidError;
 }

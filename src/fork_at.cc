@@ -69,13 +69,6 @@ void Reap(pid_t pid) {
   }
 }
 
-std::string DescribePid(pid_t pid) {
-  std::string text = "PID " + std::to_string(pid);
-  if (ProcShowsOwnPidNamespace()) {
-    if (auto comm = ReadComm(pid)) text += " (held by '" + *comm + "')";
-  }
-  return text;
-}
 
 std::string JoinPids(const std::vector<pid_t>& pids) {
   std::string text;
@@ -137,7 +130,7 @@ Error Clone3Error(int err, const std::vector<pid_t>& pids) {
   Error error = SystemError(err, what);
   if (err == EEXIST) {
     error.message =
-        (pids.size() == 1 ? DescribePid(pids.front())
+        (pids.size() == 1 ? DescribePidHolder(pids.front())
                           : "one of PIDs " + JoinPids(pids)) +
         " is already in use";
     error.hint = "pick a free PID, or end the process that holds it";
@@ -158,6 +151,14 @@ Error Clone3Error(int err, const std::vector<pid_t>& pids) {
 }
 
 }  // namespace
+
+std::string DescribePidHolder(pid_t pid) {
+  std::string text = "PID " + std::to_string(pid);
+  if (ProcShowsOwnPidNamespace()) {
+    if (auto comm = ReadComm(pid)) text += " (held by '" + *comm + "')";
+  }
+  return text;
+}
 
 // Hands a verified child over to a PendingChild.
 struct PendingChildMaker {
@@ -461,7 +462,7 @@ Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
     Reap(pid);
     if (PidInUse(target)) {
       return Error{ErrorKind::kBusy, EEXIST,
-                   DescribePid(target) + " is already in use",
+                   DescribePidHolder(target) + " is already in use",
                    "pick a free PID, or end the process that holds it"};
     }
   }

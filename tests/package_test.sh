@@ -44,7 +44,7 @@ check "bash completion offers the subcommands" bash -c '
   source /usr/share/bash-completion/bash_completion
   source /usr/share/bash-completion/completions/crpid
   COMP_WORDS=(crpid f); COMP_CWORD=1; COMP_LINE="crpid f"; COMP_POINT=7
-  _crpid; [[ "${COMPREPLY[*]}" == fork-at ]]' 
+  _crpid; [[ "${COMPREPLY[*]}" == "fork-at fork-tree" ]]' 
 check "dpkg -r" dpkg -r crpid
 check "removed" test ! -e /usr/bin/crpid
 

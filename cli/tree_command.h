@@ -1,0 +1,33 @@
+// `crpid tree save` and `crpid fork-tree`: record a process tree from /proc
+// and recreate it at its PIDs, with its parents, groups and sessions.
+#ifndef CRPID_CLI_TREE_COMMAND_H_
+#define CRPID_CLI_TREE_COMMAND_H_
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace crpid::cli {
+
+struct TreeSaveArguments {
+  std::string pid;
+  std::string output;  // empty: stdout
+};
+
+struct ForkTreeArguments {
+  std::string file;
+  std::string method = "auto";
+  bool detach = false;
+};
+
+// Registers `tree` (with its subcommand `save`); returns the `save` app.
+CLI::App* RegisterTreeSave(CLI::App& app, TreeSaveArguments& arguments);
+CLI::App* RegisterForkTree(CLI::App& app, ForkTreeArguments& arguments);
+
+// Return the process exit code.
+int RunTreeSave(const TreeSaveArguments& arguments);
+int RunForkTree(const ForkTreeArguments& arguments);
+
+}  // namespace crpid::cli
+
+#endif  // CRPID_CLI_TREE_COMMAND_H_

@@ -1,0 +1,887 @@
+#include "src/fork_tree.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "src/clone3.h"
+#include "src/kernel_probe.h"
+#include "src/procfs.h"
+#include "src/supervise.h"
+#include "src/unique_fd.h"
+
+namespace crpid {
+namespace {
+
+// Exit status of a tree process that stopped before its command (never
+// seen by users: crpid reaps it and reports its own error).
+constexpr int kAborted = 125;
+constexpr int kWrongLanding = 124;
+constexpr int kPhases = 5;  // 0 created, 1 leaders, 2 members, 3 ready, 4 go
+constexpr int kNsLastPidAttempts = 32;
+constexpr int kTreeWaitMillis = 200;
+
+enum Step : int {
+  kStepNone,
+  kStepCreate,
+  kStepSubreaper,
+  kStepSetsid,
+  kStepLeadGroup,
+  kStepJoinGroup,
+  kStepCapabilities,
+  kStepChdir,
+  kStepCommand,
+  kStepExec,
+  kStepChildEnded,
+  kStepPlaceholder,
+};
+
+struct SharedSlot {
+  std::atomic<pid_t> pid;       // written by the process itself at birth
+  std::atomic<int> reaped;      // its creator reaps it: never signal it
+  std::atomic<int> exec_errno;  // execve failed with this
+};
+
+// The one mapping every process of the tree shares with crpid.
+struct Shared {
+  std::atomic<int> phase;
+  std::atomic<int> done[kPhases];
+  std::atomic<int> expected[kPhases];
+  std::atomic<int> aborted;
+  std::atomic<int> ns_last_pid_lock;
+  // The first failure, filled by whoever set `aborted`.
+  int error_node;
+  int error_step;
+  int error_errno;
+  pid_t error_pid;
+  SharedSlot slots[1];  // really plan.nodes.size()
+};
+
+// A node's command, prepared before the first fork.
+struct NodeExec {
+  std::vector<std::string> strings;  // argv, then environment entries
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::string cwd;     // empty: keep crpid's
+  const char* path = nullptr;  // PATH of the command's environment
+};
+
+// Everything a tree process reads between fork and exec. Built by crpid
+// before the first fork and never changed after it.
+struct World {
+  const TreePlan* plan = nullptr;
+  const std::vector<NodeExec>* exec = nullptr;
+  Shared* shared = nullptr;
+  ForkMethod method = ForkMethod::kClone3;
+  int capability = -1;       // to raise around clone3; -1: none or root
+  int ns_last_pid_fd = -1;
+  sigset_t command_mask;
+};
+
+// --- async-signal-safe helpers ------------------------------------------
+
+long Futex(std::atomic<int>* word, int op, int value, const timespec* timeout) {
+  return ::syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, timeout, nullptr, 0);
+}
+
+void WakeAll(std::atomic<int>* word) { Futex(word, FUTEX_WAKE, INT_MAX, nullptr); }
+
+// Waits while *word == value, at most millis. false on timeout.
+bool WaitWhile(std::atomic<int>* word, int value, int millis) {
+  const timespec timeout = {millis / 1000, (millis % 1000) * 1000000L};
+  return !(Futex(word, FUTEX_WAIT, value, &timeout) < 0 && errno == ETIMEDOUT);
+}
+
+int SetEffectiveRaw(int capability, bool on) {
+  if (capability < 0) return 0;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) return errno;
+  const unsigned bit = 1u << (capability % 32);
+  if (on) {
+    data[capability / 32].effective |= bit;
+  } else {
+    data[capability / 32].effective &= ~bit;
+  }
+  return ::syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
+}
+
+// Records the first failure, wakes crpid and every waiter, and ends.
+[[noreturn]] void Fail(const World& w, int node, Step step, int err, pid_t pid) {
+  Shared* s = w.shared;
+  int expected = 0;
+  if (s->aborted.compare_exchange_strong(expected, 1)) {
+    s->error_node = node;
+    s->error_step = step;
+    s->error_errno = err;
+    s->error_pid = pid;
+    s->aborted.store(2);
+  }
+  for (auto& done : s->done) WakeAll(&done);
+  WakeAll(&s->phase);
+  _exit(kAborted);
+}
+
+void MarkDone(const World& w, int phase) {
+  Shared* s = w.shared;
+  if (s->done[phase].fetch_add(1) + 1 == s->expected[phase].load()) {
+    WakeAll(&s->done[phase]);
+  }
+}
+
+// Waits for crpid to open `phase`. While waiting, a child of this process
+// that ends (killed) fails the whole tree.
+void WaitPhase(const World& w, int node, int phase) {
+  Shared* s = w.shared;
+  for (;;) {
+    if (s->aborted.load() != 0) _exit(kAborted);
+    const int now = s->phase.load();
+    if (now >= phase) return;
+    if (!WaitWhile(&s->phase, now, kTreeWaitMillis)) {
+      siginfo_t info = {};
+      // A group placeholder ends once `phase` has moved on: read it after.
+      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0 &&
+          s->phase.load() < phase) {
+        Fail(w, node, kStepChildEnded, 0, info.si_pid);
+      }
+    }
+  }
+}
+
+void LockNsLastPid(const World& w, int node) {
+  std::atomic<int>* lock = &w.shared->ns_last_pid_lock;
+  for (;;) {
+    int expected = 0;
+    if (lock->compare_exchange_strong(expected, 1)) return;
+    if (w.shared->aborted.load() != 0) _exit(kAborted);
+    WaitWhile(lock, 1, kTreeWaitMillis);
+    (void)node;
+  }
+}
+
+void UnlockNsLastPid(const World& w) {
+  w.shared->ns_last_pid_lock.store(0);
+  Futex(&w.shared->ns_last_pid_lock, FUTEX_WAKE, 1, nullptr);
+}
+
+// Decimal text of value into buf (no allocation); returns the length.
+size_t FormatDecimal(long value, char* buf) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0);
+  for (size_t i = 0; i < n; ++i) buf[i] = digits[n - 1 - i];
+  return n;
+}
+
+[[noreturn]] void NodeMain(const World& w, int node);
+
+// Creates `node` at its PID. In the caller: its PID, or -1 with errno
+// (EEXIST taken, EPERM capability missing, EBUSY lost 32 ns_last_pid races).
+pid_t CreateNode(const World& w, int node) {
+  const pid_t target = w.plan->nodes[node].pid;
+  if (w.method != ForkMethod::kNsLastPid) {
+    if (int err = SetEffectiveRaw(w.capability, true); err != 0) {
+      errno = err;
+      return -1;
+    }
+    const pid_t pid = Clone3WithSetTid(&target, 1);
+    if (pid == 0) NodeMain(w, node);
+    const int err = errno;
+    if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
+    errno = err;
+    return pid;
+  }
+  // ns_last_pid: crpid holds the flock; the tree's processes take turns
+  // through a lock in the shared mapping, since they create concurrently.
+  LockNsLastPid(w, node);
+  char text[24];
+  const size_t length = FormatDecimal(target - 1, text);
+  for (int attempt = 0; attempt < kNsLastPidAttempts; ++attempt) {
+    int err = SetEffectiveRaw(w.capability, true);
+    if (err == 0 && ::pwrite(w.ns_last_pid_fd, text, length, 0) < 0) err = errno;
+    if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
+    if (err != 0) {
+      UnlockNsLastPid(w);
+      errno = err;
+      return -1;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (static_cast<pid_t>(::syscall(SYS_getpid)) != target) _exit(kWrongLanding);
+      NodeMain(w, node);
+    }
+    if (pid < 0 || pid == target) {
+      err = errno;
+      UnlockNsLastPid(w);
+      errno = err;
+      return pid;
+    }
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    if (::kill(target, 0) == 0 || errno == EPERM) {
+      UnlockNsLastPid(w);
+      errno = EEXIST;
+      return -1;
+    }
+  }
+  UnlockNsLastPid(w);
+  errno = EBUSY;
+  return -1;
+}
+
+pid_t CreateOrFail(const World& w, int creator, int node) {
+  const pid_t pid = CreateNode(w, node);
+  if (pid < 0) Fail(w, creator, kStepCreate, errno, w.plan->nodes[node].pid);
+  return pid;
+}
+
+// Reaps a placeholder this process created; its failure is the tree's.
+void ReapPlaceholder(const World& w, int creator, int placeholder) {
+  w.shared->slots[placeholder].reaped.store(1);
+  int status = 0;
+  const pid_t pid = w.plan->nodes[placeholder].pid;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (w.shared->aborted.load() != 0) _exit(kAborted);
+    Fail(w, creator, kStepPlaceholder, 0, pid);
+  }
+}
+
+// PATH search like execvp, into out (PATH_MAX bytes). 0 or an errno.
+int ResolveCommand(const char* name, const char* path, char* out) {
+  const size_t name_length = std::strlen(name);
+  if (std::strchr(name, '/') != nullptr) {
+    if (name_length >= PATH_MAX) return ENAMETOOLONG;
+    std::memcpy(out, name, name_length + 1);
+    return ::access(out, X_OK) == 0 ? 0 : errno;
+  }
+  if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
+  int found = ENOENT;
+  for (const char* dir = path;; ++dir) {
+    const char* end = std::strchr(dir, ':');
+    const size_t dir_length = end == nullptr ? std::strlen(dir) : static_cast<size_t>(end - dir);
+    if (dir_length + name_length + 2 < PATH_MAX) {
+      size_t at = 0;
+      if (dir_length == 0) {
+        out[at++] = '.';
+      } else {
+        std::memcpy(out, dir, dir_length);
+        at = dir_length;
+      }
+      out[at++] = '/';
+      std::memcpy(out + at, name, name_length + 1);
+      struct stat st;
+      if (::stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (::access(out, X_OK) == 0) return 0;
+        found = EACCES;
+      } else if (errno == EACCES) {
+        found = EACCES;
+      }
+    }
+    if (end == nullptr) break;
+    dir = end;
+  }
+  return found;
+}
+
+[[noreturn]] void SessionPlaceholderMain(const World& w, int node) {
+  const PlanNode& n = w.plan->nodes[node];
+  if (::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
+  for (int child : n.children) CreateOrFail(w, node, child);
+  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+  MarkDone(w, 0);
+  _exit(0);
+}
+
+[[noreturn]] void GroupPlaceholderMain(const World& w, int node) {
+  const PlanNode& n = w.plan->nodes[node];
+  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+  MarkDone(w, 0);
+  WaitPhase(w, node, 1);
+  if (::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
+  MarkDone(w, 1);
+  WaitPhase(w, node, 2);
+  MarkDone(w, 2);
+  WaitPhase(w, node, 3);
+  _exit(0);  // every member has joined; the creator reaps this
+}
+
+// Creation: children born into the old session, setsid, the others.
+void CreateChildren(const World& w, int node) {
+  const PlanNode& n = w.plan->nodes[node];
+  if (n.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    Fail(w, node, kStepSubreaper, errno, n.pid);
+  }
+  for (int child : n.early_children) CreateOrFail(w, node, child);
+  if (n.setsid && ::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
+  for (int child : n.children) {
+    CreateOrFail(w, node, child);
+    if (w.plan->nodes[child].kind == PlanNodeKind::kSessionPlaceholder) {
+      ReapPlaceholder(w, node, child);
+    }
+  }
+  if (n.group_placeholder >= 0) CreateOrFail(w, node, n.group_placeholder);
+  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+}
+
+[[noreturn]] void ProcessMain(const World& w, int node) {
+  const PlanNode& n = w.plan->nodes[node];
+  const NodeExec& exec = (*w.exec)[node];
+  CreateChildren(w, node);
+  MarkDone(w, 0);
+  WaitPhase(w, node, 1);
+  if (n.lead_group && ::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
+  MarkDone(w, 1);
+  WaitPhase(w, node, 2);
+  if (n.join_group && ::setpgid(0, n.pgid) < 0) Fail(w, node, kStepJoinGroup, errno, n.pgid);
+  MarkDone(w, 2);
+  WaitPhase(w, node, 3);
+  if (n.group_placeholder >= 0) ReapPlaceholder(w, node, n.group_placeholder);
+  if (!exec.cwd.empty() && ::chdir(exec.cwd.c_str()) != 0) {
+    Fail(w, node, kStepChdir, errno, n.pid);
+  }
+  char path[PATH_MAX];
+  if (int err = ResolveCommand(exec.argv[0], exec.path, path); err != 0) {
+    Fail(w, node, kStepCommand, err, n.pid);
+  }
+  MarkDone(w, 3);
+  WaitPhase(w, node, 4);
+  ::sigprocmask(SIG_SETMASK, &w.command_mask, nullptr);
+  ::execve(path, exec.argv.data(), exec.envp.data());
+  const int err = errno;
+  w.shared->slots[node].exec_errno.store(err);
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+void NodeMain(const World& w, int node) {
+  w.shared->slots[node].pid.store(static_cast<pid_t>(::syscall(SYS_getpid)));
+  // T1: born with the capability its creator raised for clone3.
+  if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
+  if (w.shared->aborted.load() != 0) _exit(kAborted);
+  switch (w.plan->nodes[node].kind) {
+    case PlanNodeKind::kSessionPlaceholder:
+      SessionPlaceholderMain(w, node);
+    case PlanNodeKind::kGroupPlaceholder:
+      GroupPlaceholderMain(w, node);
+    case PlanNodeKind::kProcess:
+      ProcessMain(w, node);
+  }
+  _exit(kAborted);
+}
+
+// --- crpid's side ---------------------------------------------------------
+
+std::vector<pid_t> OwnChildren() {
+  std::vector<pid_t> children;
+  const std::string self = std::to_string(::getpid());
+  auto text = ReadFileToString("/proc/" + self + "/task/" + self + "/children");
+  if (!text) return children;
+  const char* cursor = text->c_str();
+  for (;;) {
+    char* end = nullptr;
+    const long pid = std::strtol(cursor, &end, 10);
+    if (end == cursor) break;
+    children.push_back(static_cast<pid_t>(pid));
+    cursor = end;
+  }
+  return children;
+}
+
+// The shared mapping, unmapped when crpid is done with the tree.
+class SharedMapping {
+ public:
+  explicit SharedMapping(size_t nodes)
+      : size_(sizeof(Shared) + nodes * sizeof(SharedSlot)) {
+    void* memory = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    shared_ = memory == MAP_FAILED ? nullptr : static_cast<Shared*>(memory);
+  }
+  ~SharedMapping() {
+    if (shared_ != nullptr) ::munmap(shared_, size_);
+  }
+  SharedMapping(const SharedMapping&) = delete;
+  SharedMapping& operator=(const SharedMapping&) = delete;
+  Shared* get() const { return shared_; }
+
+ private:
+  size_t size_;
+  Shared* shared_;
+};
+
+class Coordinator {
+ public:
+  Coordinator(const ForkTreeRequest& request, const TreePlan& plan)
+      : request_(request), plan_(plan) {}
+
+  Result<RestoredTree> Run();
+
+ private:
+  Status Prepare();
+  Status ChooseMethod();
+  Status CreateTop();
+  Status WaitDone(int phase);
+  Status OpenPhase(int phase);
+  Status Verify();
+  Status WaitForExecs();
+  Error Abort(std::optional<Error> own = std::nullopt);
+  void KillAndReapEverything();
+  Error DescribeFailure();
+  void ReapOwnSessionPlaceholders();
+
+  const ForkTreeRequest& request_;
+  const TreePlan& plan_;
+  std::vector<NodeExec> exec_;
+  std::unique_ptr<SharedMapping> mapping_;
+  World world_;
+  UniqueFd ns_last_pid_;
+  Pipe exec_pipe_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+std::string EntryName(const ProcessTree& tree, const PlanNode& node) {
+  if (node.kind == PlanNodeKind::kSessionPlaceholder) {
+    return "the placeholder for session " + std::to_string(node.pid);
+  }
+  if (node.kind == PlanNodeKind::kGroupPlaceholder) {
+    return "the placeholder for group " + std::to_string(node.pid);
+  }
+  return "PID " + std::to_string(node.pid) + " (processes[" +
+         std::to_string(node.tree_index) + "], '" + tree.processes[node.tree_index].comm +
+         "')";
+}
+
+Status Coordinator::Prepare() {
+  const ProcessTree& tree = request_.tree;
+  std::vector<std::string> base;
+  const std::string index_prefix = std::string(kTreeIndexVariable) + "=";
+  for (const std::string& variable : request_.environment) {
+    if (variable.rfind(index_prefix, 0) != 0) base.push_back(variable);
+  }
+  exec_.resize(plan_.nodes.size());
+  for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+    const PlanNode& node = plan_.nodes[i];
+    if (node.kind != PlanNodeKind::kProcess) continue;
+    const TreeProcess& entry = tree.processes[node.tree_index];
+    const std::vector<std::string>& command = CommandOf(entry);
+    if (command.empty() || command[0].empty()) {
+      return Error{ErrorKind::kInvalidInput, 0,
+                   EntryName(tree, node) + " has no command (it was a zombie, a kernel "
+                                           "thread or unreadable when saved)",
+                   "give it one: jq '.processes[" + std::to_string(node.tree_index) +
+                       "].command = [\"sleep\", \"infinity\"]'"};
+    }
+    NodeExec& e = exec_[i];
+    e.strings = command;
+    std::set<std::string> overridden;
+    for (const std::string& variable : entry.env) {
+      overridden.insert(variable.substr(0, variable.find('=')));
+    }
+    const size_t argc = e.strings.size();
+    for (const std::string& variable : base) {
+      if (overridden.count(variable.substr(0, variable.find('='))) == 0) {
+        e.strings.push_back(variable);
+      }
+    }
+    for (const std::string& variable : entry.env) e.strings.push_back(variable);
+    e.strings.push_back(index_prefix + std::to_string(node.tree_index));
+    for (size_t k = 0; k < e.strings.size(); ++k) {
+      (k < argc ? e.argv : e.envp).push_back(e.strings[k].data());
+      if (k >= argc && e.strings[k].rfind("PATH=", 0) == 0) e.path = e.strings[k].data() + 5;
+    }
+    e.argv.push_back(nullptr);
+    e.envp.push_back(nullptr);
+    if (entry.cwd) e.cwd = *entry.cwd;
+  }
+  mapping_ = std::make_unique<SharedMapping>(plan_.nodes.size());
+  if (mapping_->get() == nullptr) return SystemError(errno, "mmap");
+  Shared* s = mapping_->get();
+  size_t processes = 0, group_placeholders = 0;
+  for (const PlanNode& node : plan_.nodes) {
+    processes += node.kind == PlanNodeKind::kProcess;
+    group_placeholders += node.kind == PlanNodeKind::kGroupPlaceholder;
+  }
+  s->expected[0] = static_cast<int>(plan_.nodes.size());
+  s->expected[1] = s->expected[2] = static_cast<int>(processes + group_placeholders);
+  s->expected[3] = static_cast<int>(processes);
+  s->expected[4] = 0;
+  auto pipe = MakePipe();
+  if (!pipe) return pipe.error();
+  exec_pipe_ = std::move(*pipe);
+  world_.plan = &plan_;
+  world_.exec = &exec_;
+  world_.shared = s;
+  world_.capability =
+      ::geteuid() == 0 ? -1 : CheckpointRestoreCapabilityToRaise(request_.capabilities);
+  world_.command_mask = request_.command_signal_mask;
+  const int seconds = request_.setup_timeout_seconds > 0
+                          ? request_.setup_timeout_seconds
+                          : 30 + static_cast<int>(plan_.nodes.size() / 100);
+  deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  return Ok{};
+}
+
+// clone3 set_tid where the kernel has it; ns_last_pid only under fork-at's
+// rule (NsLastPidPermitted), with CRIU's flock held for the whole creation.
+Status Coordinator::ChooseMethod() {
+  ForkMethod method = request_.method;
+  if (method == ForkMethod::kAuto) {
+    switch (ProbeClone3()) {
+      case Clone3Support::kMissing:
+      case Clone3Support::kNoSetTid:
+      case Clone3Support::kBlocked:
+        method = ForkMethod::kNsLastPid;
+        break;
+      default:
+        method = ForkMethod::kClone3;
+    }
+  }
+  world_.method = method;
+  if (method != ForkMethod::kNsLastPid) return Ok{};
+  if (Status permitted = NsLastPidPermitted(); !permitted) return permitted;
+  auto file = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
+  if (!file) return file.error();
+  for (int tries = 0; ::flock(file->get(), LOCK_EX | LOCK_NB) != 0; ++tries) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return SystemError(errno, "cannot lock /proc/sys/kernel/ns_last_pid");
+    }
+    if (tries == 1000) {
+      return Error{ErrorKind::kBusy, EWOULDBLOCK,
+                   "another process has held the lock on /proc/sys/kernel/ns_last_pid "
+                   "for 10 s",
+                   "find it with 'fuser /proc/sys/kernel/ns_last_pid'"};
+    }
+    ::usleep(10000);
+  }
+  ns_last_pid_ = std::move(*file);
+  world_.ns_last_pid_fd = ns_last_pid_.get();
+  return Ok{};
+}
+
+Status Coordinator::CreateTop() {
+  for (int node : plan_.top) {
+    const pid_t pid = CreateNode(world_, node);
+    if (pid < 0) {
+      Shared* s = world_.shared;
+      int expected = 0;
+      if (s->aborted.compare_exchange_strong(expected, 1)) {
+        s->error_node = node;
+        s->error_step = kStepCreate;
+        s->error_errno = errno;
+        s->error_pid = plan_.nodes[node].pid;
+        s->aborted.store(2);
+      }
+      return Abort();
+    }
+  }
+  return Ok{};
+}
+
+void Coordinator::ReapOwnSessionPlaceholders() {
+  for (int node : plan_.top) {
+    if (plan_.nodes[node].kind != PlanNodeKind::kSessionPlaceholder) continue;
+    world_.shared->slots[node].reaped.store(1);
+    while (::waitpid(plan_.nodes[node].pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+Status Coordinator::WaitDone(int phase) {
+  Shared* s = world_.shared;
+  std::set<pid_t> own_placeholders;
+  for (int node : plan_.top) {
+    if (plan_.nodes[node].kind == PlanNodeKind::kSessionPlaceholder) {
+      own_placeholders.insert(plan_.nodes[node].pid);
+    }
+  }
+  for (;;) {
+    if (s->aborted.load() != 0) return Abort();
+    const int done = s->done[phase].load();
+    if (done >= s->expected[phase].load()) return Ok{};
+    if (WaitWhile(&s->done[phase], done, 100)) continue;
+    if (std::chrono::steady_clock::now() > deadline_) {
+      return Abort(Error{ErrorKind::kSystem, ETIMEDOUT,
+                         "the tree was not in place before the deadline (a process "
+                         "stopped or stuck?)",
+                         "nothing ran; run crpid again"});
+    }
+    // A child of crpid that ended unexpectedly (its session placeholder
+    // ends by design once its members exist).
+    siginfo_t info = {};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0 &&
+        (phase > 0 || own_placeholders.count(info.si_pid) == 0)) {
+      return Abort(Error{ErrorKind::kSystem, 0,
+                         "PID " + std::to_string(info.si_pid) +
+                             " ended (killed?) before the commands started",
+                         "nothing ran; run crpid again"});
+    }
+  }
+}
+
+Status Coordinator::OpenPhase(int phase) {
+  world_.shared->phase.store(phase);
+  WakeAll(&world_.shared->phase);
+  if (phase == 4) return Ok{};
+  return WaitDone(phase);
+}
+
+// Reads back from /proc what each process became: the command never starts
+// in a tree that differs from the file.
+Status Coordinator::Verify() {
+  if (!ProcShowsOwnPidNamespace()) return Ok{};
+  for (const PlanNode& node : plan_.nodes) {
+    if (node.kind != PlanNodeKind::kProcess) continue;
+    auto fields = ReadStatFields(std::to_string(node.pid));
+    if (!fields || fields->size() <= 6) {
+      return Abort(Error{ErrorKind::kSystem, 0,
+                         "cannot read back PID " + std::to_string(node.pid), {}});
+    }
+    const TreeProcess& entry = request_.tree.processes[node.tree_index];
+    // crpid adopts the root, also when a session placeholder made it.
+    const bool crpid_is_parent =
+        node.creator < 0 ||
+        (plan_.nodes[node.creator].kind == PlanNodeKind::kSessionPlaceholder &&
+         plan_.nodes[node.creator].creator < 0);
+    const pid_t ppid = crpid_is_parent ? ::getpid() : entry.ppid;
+    if (static_cast<pid_t>((*fields)[4]) != ppid ||
+        static_cast<pid_t>((*fields)[5]) != node.pgid ||
+        static_cast<pid_t>((*fields)[6]) != node.sid) {
+      return Abort(Error{ErrorKind::kSystem, 0,
+                         "PID " + std::to_string(node.pid) + " came out with parent " +
+                             std::to_string((*fields)[4]) + ", group " +
+                             std::to_string((*fields)[5]) + ", session " +
+                             std::to_string((*fields)[6]) + " instead of " +
+                             std::to_string(ppid) + ", " + std::to_string(node.pgid) +
+                             ", " + std::to_string(node.sid),
+                         "nothing ran; please report this"});
+    }
+  }
+  return Ok{};
+}
+
+Status Coordinator::WaitForExecs() {
+  exec_pipe_.write_end.Reset();
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_ - std::chrono::steady_clock::now());
+    pollfd poll_fd = {exec_pipe_.read_end.get(), POLLIN, 0};
+    const int ready = ::poll(&poll_fd, 1, static_cast<int>(std::max<long>(left.count(), 0)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    char byte;
+    if (::read(exec_pipe_.read_end.get(), &byte, 1) <= 0) break;
+  }
+  for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+    const int err = world_.shared->slots[i].exec_errno.load();
+    if (err == 0) continue;
+    const TreeProcess& entry = request_.tree.processes[plan_.nodes[i].tree_index];
+    Error error = SystemError(err, "cannot run '" + CommandOf(entry)[0] + "' as " +
+                                       EntryName(request_.tree, plan_.nodes[i]));
+    error.hint = "the whole tree was killed";
+    KillAndReapEverything();
+    return error;
+  }
+  return Ok{};
+}
+
+// Kills every process of the tree created so far and reaps it (crpid is
+// their subreaper, so orphans come back to it). A PID is signalled only
+// while crpid, its only reaper, has not reaped it.
+void Coordinator::KillAndReapEverything() {
+  Shared* s = world_.shared;
+  WakeAll(&s->phase);
+  std::set<pid_t> reaped;
+  for (;;) {
+    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+      const pid_t pid = s->slots[i].pid.load();
+      if (pid > 0 && s->slots[i].reaped.load() == 0 && reaped.count(pid) == 0) {
+        ::kill(pid, SIGKILL);
+      }
+    }
+    for (pid_t child : OwnChildren()) ::kill(child, SIGKILL);
+    pid_t pid;
+    while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0) reaped.insert(pid);
+    if (pid < 0 && errno == ECHILD) return;
+    ::usleep(1000);
+  }
+}
+
+Error Coordinator::DescribeFailure() {
+  Shared* s = world_.shared;
+  const int node = s->error_node;
+  const int err = s->error_errno;
+  const pid_t pid = s->error_pid;
+  const std::string who = node >= 0 && node < static_cast<int>(plan_.nodes.size())
+                              ? EntryName(request_.tree, plan_.nodes[node])
+                              : "a process";
+  switch (s->error_step) {
+    case kStepCreate: {
+      if (err == EEXIST) {
+        std::string holder = "PID " + std::to_string(pid);
+        if (auto comm = ReadComm(pid)) holder += " (held by '" + *comm + "')";
+        return Error{ErrorKind::kBusy, EEXIST, holder + " is already in use; nothing ran",
+                     "end the process that holds it, then run fork-tree again"};
+      }
+      if (err == EBUSY) {
+        return Error{ErrorKind::kBusy, 0,
+                     "other processes took PID " + std::to_string(pid) + " first in all " +
+                         std::to_string(kNsLastPidAttempts) +
+                         " attempts through ns_last_pid; nothing ran",
+                     "retry when the machine forks less, or use a kernel with clone3 "
+                     "set_tid (5.5+)"};
+      }
+      Error error = SystemError(err, "cannot create PID " + std::to_string(pid));
+      return error;
+    }
+    case kStepChdir:
+      return Error{KindForErrno(err), err,
+                   "cannot enter the cwd of " + who + ": " + std::strerror(err) +
+                       "; nothing ran",
+                   "fix its \"cwd\" in the file"};
+    case kStepCommand: {
+      Error error{KindForErrno(err), err,
+                  "cannot run '" + CommandOf(request_.tree.processes[plan_.nodes[node].tree_index])[0] +
+                      "' as " + who + ": " + std::strerror(err) + "; nothing ran",
+                  "fix its \"command\" in the file, or PATH"};
+      return error;
+    }
+    case kStepChildEnded:
+      return Error{ErrorKind::kSystem, 0,
+                   "PID " + std::to_string(pid) +
+                       " ended (killed?) before the commands started; nothing ran",
+                   "run crpid again"};
+    case kStepSetsid:
+      return SystemError(err, "setsid in " + who);
+    case kStepLeadGroup:
+      return SystemError(err, "setpgid(0, 0) in " + who);
+    case kStepJoinGroup:
+      return SystemError(err, "joining group " + std::to_string(pid) + " in " + who);
+    case kStepSubreaper:
+      return SystemError(err, "PR_SET_CHILD_SUBREAPER in " + who);
+    case kStepCapabilities:
+      return SystemError(err, "dropping capabilities in " + who);
+    case kStepPlaceholder:
+      return Error{ErrorKind::kSystem, 0,
+                   "the placeholder at PID " + std::to_string(pid) + " failed", {}};
+    default:
+      return Error{ErrorKind::kSystem, err, "the tree could not be created", {}};
+  }
+}
+
+// Stops everything: the first failure (a tree process's, or crpid's own)
+// becomes the error; every process created so far is killed and reaped.
+Error Coordinator::Abort(std::optional<Error> own) {
+  Shared* s = world_.shared;
+  int expected = 0;
+  const bool first = s->aborted.compare_exchange_strong(expected, 1);
+  if (first) s->aborted.store(2);
+  // A tree process that set `aborted` fills the record right after.
+  for (int i = 0; i < 1000 && s->aborted.load() != 2; ++i) ::usleep(1000);
+  KillAndReapEverything();
+  if (first && own) return *own;
+  return DescribeFailure();
+}
+
+Result<RestoredTree> Coordinator::Run() {
+  if (Status prepared = Prepare(); !prepared) return prepared.error();
+  if (Status method = ChooseMethod(); !method) return method.error();
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    return SystemError(errno, "PR_SET_CHILD_SUBREAPER");
+  }
+  if (Status created = CreateTop(); !created) return created.error();
+  // Phase 3 of capabilities.h: the tree's processes hold their own copies.
+  if (Status dropped = DropCapabilitiesForGood(); !dropped) return Abort(dropped.error());
+  if (Status done = WaitDone(0); !done) return done.error();
+  ReapOwnSessionPlaceholders();
+  if (ns_last_pid_.valid()) {
+    // The tree's processes share this open file until they exec.
+    ::flock(ns_last_pid_.get(), LOCK_UN);
+    ns_last_pid_.Reset();
+  }
+  for (int phase = 1; phase <= 3; ++phase) {
+    if (Status opened = OpenPhase(phase); !opened) return opened.error();
+  }
+  if (Status verified = Verify(); !verified) return verified.error();
+  (void)OpenPhase(4);
+  if (Status execs = WaitForExecs(); !execs) return execs.error();
+  RestoredTree restored;
+  restored.root = plan_.nodes[plan_.root].pid;
+  restored.processes = request_.tree.processes.size();
+  restored.placeholders = plan_.nodes.size() - restored.processes;
+  restored.method = world_.method;
+  return restored;
+}
+
+}  // namespace
+
+Result<RestoredTree> ForkTree(const ForkTreeRequest& request) {
+  TreePlanFacts facts;
+  facts.own_sid = ::getsid(0);
+  facts.own_pgid = ::getpgrp();
+  auto pid_max = ReadPidMax();
+  if (!pid_max) return pid_max.error();
+  facts.pid_max = *pid_max;
+  facts.pid_in_use = [](pid_t pid) { return PidInUse(pid); };
+  facts.describe = [](pid_t pid) { return DescribePidHolder(pid); };
+  auto plan = PlanTree(request.tree, facts);
+  if (!plan) return plan.error();
+  Coordinator coordinator(request, *plan);
+  return coordinator.Run();
+}
+
+Result<int> WaitForTree(pid_t root) {
+  const sigset_t forwarded = ForwardedSignals();
+  sigset_t waited = forwarded;
+  sigaddset(&waited, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &waited, nullptr);
+  bool root_alive = true;
+  int root_status = 125;
+  for (;;) {
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid == root) {
+        root_alive = false;
+        root_status = ShellStatus(status);
+      }
+    }
+    if (pid < 0 && errno == ECHILD) break;
+    siginfo_t info = {};
+    const timespec slice = {0, 200 * 1000000L};
+    const int signal_number = ::sigtimedwait(&waited, &info, &slice);
+    // The kernel sent a terminal's signal to the whole foreground group
+    // (SI_KERNEL): the tree's processes there got it already.
+    if (signal_number <= 0 || signal_number == SIGCHLD || info.si_code == SI_KERNEL) continue;
+    if (root_alive) {
+      ::kill(root, signal_number);
+    } else {
+      for (pid_t child : OwnChildren()) ::kill(child, signal_number);
+    }
+  }
+  return root_status;
+}
+
+}  // namespace crpid
