@@ -110,6 +110,7 @@ int RunForkAt(const ForkAtArguments& arguments) {
     return released.error().err == ENOENT ? kExitNotFound : kExitCannotExecute;
   }
   if (arguments.detach) {
+    ForwardPendingSignals(pid);
     fmt::print("{}\n", pid);
     std::fflush(stdout);
     return kExitOk;

@@ -183,6 +183,7 @@ int RunForkTree(const ForkTreeArguments& arguments) {
                 restored->processes, restored->placeholders,
                 ForkMethodName(restored->method), restored->root);
   if (arguments.detach) {
+    ForwardPendingSignals(restored->root);
     fmt::print("{}\n", restored->root);
     std::fflush(stdout);
     return kExitOk;

@@ -82,6 +82,9 @@ struct NodeExec {
   std::vector<std::string> strings;  // argv, then environment entries
   std::vector<char*> argv;
   std::vector<char*> envp;
+  // execvp's fallback for a file without #! or ELF header (ENOEXEC):
+  // {"/bin/sh", <the resolved path>, argv[1]…}; slot 1 is filled in the child.
+  std::vector<char*> shell_argv;
   std::string cwd;     // empty: keep crpid's
   const char* path = nullptr;  // PATH of the command's environment
 };
@@ -96,6 +99,12 @@ struct World {
   int capability = -1;       // to raise around clone3; -1: none or root
   int ns_last_pid_fd = -1;
   sigset_t command_mask;
+  // crpid itself: a tree process whose crpid is gone (killed, crashed) or
+  // whose setup outlived the deadline ends instead of waiting forever with
+  // the capability in its permitted set.
+  pid_t coordinator = 0;
+  int coordinator_pidfd = -1;  // readable once crpid has exited (5.3+)
+  timespec deadline = {};      // CLOCK_MONOTONIC
 };
 
 // --- async-signal-safe helpers ------------------------------------------
@@ -126,6 +135,20 @@ int SetEffectiveRaw(int capability, bool on) {
   return ::syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
 }
 
+// Whether crpid is gone or the setup deadline has passed.
+bool Abandoned(const World& w) {
+  if (w.coordinator_pidfd >= 0) {
+    pollfd exited = {w.coordinator_pidfd, POLLIN, 0};
+    if (::poll(&exited, 1, 0) > 0) return true;
+  } else if (::kill(w.coordinator, 0) != 0 && errno == ESRCH) {
+    return true;
+  }
+  timespec now = {};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > w.deadline.tv_sec ||
+         (now.tv_sec == w.deadline.tv_sec && now.tv_nsec >= w.deadline.tv_nsec);
+}
+
 // Records the first failure, wakes crpid and every waiter, and ends.
 [[noreturn]] void Fail(const World& w, int node, Step step, int err, pid_t pid) {
   Shared* s = w.shared;
@@ -154,7 +177,7 @@ void MarkDone(const World& w, int phase) {
 void WaitPhase(const World& w, int node, int phase) {
   Shared* s = w.shared;
   for (;;) {
-    if (s->aborted.load() != 0) _exit(kAborted);
+    if (s->aborted.load() != 0 || Abandoned(w)) _exit(kAborted);
     const int now = s->phase.load();
     if (now >= phase) return;
     if (!WaitWhile(&s->phase, now, kTreeWaitMillis)) {
@@ -173,7 +196,7 @@ void LockNsLastPid(const World& w, int node) {
   for (;;) {
     int expected = 0;
     if (lock->compare_exchange_strong(expected, 1)) return;
-    if (w.shared->aborted.load() != 0) _exit(kAborted);
+    if (w.shared->aborted.load() != 0 || Abandoned(w)) _exit(kAborted);
     WaitWhile(lock, 1, kTreeWaitMillis);
     (void)node;
   }
@@ -263,7 +286,13 @@ void ReapPlaceholder(const World& w, int creator, int placeholder) {
   w.shared->slots[placeholder].reaped.store(1);
   int status = 0;
   const pid_t pid = w.plan->nodes[placeholder].pid;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  // Polled, not blocking: a stopped placeholder must not hold its creator
+  // (and the capability it may still have) past crpid's end or the deadline.
+  for (;;) {
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid || (reaped < 0 && errno != EINTR)) break;
+    if (Abandoned(w)) _exit(kAborted);
+    WaitWhile(&w.shared->aborted, 0, 20);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (w.shared->aborted.load() != 0) _exit(kAborted);
@@ -368,19 +397,41 @@ void CreateChildren(const World& w, int node) {
   if (int err = ResolveCommand(exec.argv[0], exec.path, path); err != 0) {
     Fail(w, node, kStepCommand, err, n.pid);
   }
+  // Before "go" can open: no parent's command may exit (and kill this
+  // process) before this one execs; COMMAND runs as if started directly.
+  ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   MarkDone(w, 3);
   WaitPhase(w, node, 4);
+  RestoreFileSizeSignal();
   ::sigprocmask(SIG_SETMASK, &w.command_mask, nullptr);
   ::execve(path, exec.argv.data(), exec.envp.data());
-  const int err = errno;
+  int err = errno;
+  if (err == ENOEXEC) {  // as execvp: a file without #! is a shell script
+    char** shell_argv = const_cast<char**>(exec.shell_argv.data());
+    shell_argv[1] = path;
+    ::execve("/bin/sh", shell_argv, exec.envp.data());
+    err = errno;
+  }
   w.shared->slots[node].exec_errno.store(err);
   _exit(err == ENOENT ? 127 : 126);
+}
+
+// Killed with its creator until it execs, so that a tree whose crpid or
+// creator was killed mid-setup (even while stopped) does not linger. Not
+// for the members a session placeholder creates: it exits by design.
+void DieWithCreator(const World& w, int node) {
+  const int creator = w.plan->nodes[node].creator;
+  if (creator >= 0 && w.plan->nodes[creator].kind == PlanNodeKind::kSessionPlaceholder) return;
+  const pid_t creator_pid = creator < 0 ? w.coordinator : w.plan->nodes[creator].pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::getppid() != creator_pid) _exit(kAborted);  // it died before prctl
 }
 
 void NodeMain(const World& w, int node) {
   w.shared->slots[node].pid.store(static_cast<pid_t>(::syscall(SYS_getpid)));
   // T1: born with the capability its creator raised for clone3.
   if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
+  DieWithCreator(w, node);
   if (w.shared->aborted.load() != 0) _exit(kAborted);
   switch (w.plan->nodes[node].kind) {
     case PlanNodeKind::kSessionPlaceholder:
@@ -458,6 +509,7 @@ class Coordinator {
   std::unique_ptr<SharedMapping> mapping_;
   World world_;
   UniqueFd ns_last_pid_;
+  UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
   Pipe exec_pipe_;
   std::chrono::steady_clock::time_point deadline_;
 };
@@ -514,6 +566,8 @@ Status Coordinator::Prepare() {
     }
     e.argv.push_back(nullptr);
     e.envp.push_back(nullptr);
+    e.shell_argv = {const_cast<char*>("/bin/sh"), nullptr};
+    e.shell_argv.insert(e.shell_argv.end(), e.argv.begin() + 1, e.argv.end());
     if (entry.cwd) e.cwd = *entry.cwd;
   }
   mapping_ = std::make_unique<SharedMapping>(plan_.nodes.size());
@@ -541,6 +595,13 @@ Status Coordinator::Prepare() {
                           ? request_.setup_timeout_seconds
                           : 30 + static_cast<int>(plan_.nodes.size() / 100);
   deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  world_.coordinator = ::getpid();
+  coordinator_pidfd_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+  world_.coordinator_pidfd = coordinator_pidfd_.get();
+  // The tree's own deadline comes a little after crpid's, which normally
+  // ends a late setup itself (and says so).
+  ::clock_gettime(CLOCK_MONOTONIC, &world_.deadline);
+  world_.deadline.tv_sec += seconds + 5;
   return Ok{};
 }
 

@@ -51,6 +51,15 @@ int ShellStatus(int wait_status) {
   return 125;
 }
 
+void ForwardPendingSignals(pid_t child) {
+  const sigset_t forwarded = ForwardedSignals();
+  const timespec no_wait = {0, 0};
+  siginfo_t info;
+  for (int signal_number; (signal_number = ::sigtimedwait(&forwarded, &info, &no_wait)) > 0;) {
+    if (info.si_code != SI_KERNEL) ::kill(child, signal_number);
+  }
+}
+
 Result<int> WaitForwardingSignals(pid_t child) {
   g_forward_to = child;
   struct sigaction forward = {};

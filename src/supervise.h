@@ -28,6 +28,11 @@ class ScopedSignalBlock {
   sigset_t previous_;
 };
 
+// For --detach: passes the ForwardedSignals() that arrived (blocked) while
+// the child was being set up on to it, instead of letting them end crpid
+// once they are unblocked after it reported success.
+void ForwardPendingSignals(pid_t child);
+
 // Waits until child ends, forwarding ForwardedSignals() to it meanwhile.
 // Returns its exit code, or 128 + the signal that killed it.
 Result<int> WaitForwardingSignals(pid_t child);

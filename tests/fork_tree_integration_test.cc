@@ -272,6 +272,104 @@ TEST_F(ForkTree, TakenPidInTheMiddleLeavesNothing) {
   KillAndReap({middle});
 }
 
+// A root leading its own session and group, with `children` children in
+// them, at free PIDs from `base` on, each running `command`; the entries
+// are copies of a saved one (every field a tree file has).
+Json WideTree(const Json& saved, long base, int children, const std::vector<std::string>& command) {
+  Json tree = saved;
+  Json entry = saved["processes"][0];
+  tree["root"] = base;
+  tree["processes"] = Json::array();
+  for (int i = 0; i <= children; ++i) {
+    entry["pid"] = base + i;
+    entry["nspid"] = Json::array({base + i});
+    if (i > 0) entry["ppid"] = base;
+    entry["pgid"] = base;
+    entry["sid"] = base;
+    entry["argv"] = command;
+    tree["processes"].push_back(entry);
+  }
+  return tree;
+}
+
+// crpid killed mid-setup (or dying of a signal it does not expect), even
+// while a tree process is stopped holding the capability: every tree
+// process ends, none runs its command (hostile-user review of fork-tree:
+// they used to wait forever).
+TEST_F(ForkTree, KilledCrpidMidSetupLeavesNothing) {
+  const Json saved = ReadJson(BuildSaveAndKill(true));
+  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
+  const long base = pid_max - 700;
+  const Json tree = WideTree(saved, base, 300, {"sleep", "1000"});
+  for (long pid : PidsOf(tree)) ASSERT_FALSE(Exists(pid)) << pid;
+  const std::string file = copies_.nobody_dir + "/wide.json";
+  WriteJson(file, tree);
+  for (const int signal_number : {SIGKILL, SIGALRM}) {
+    SCOPED_TRACE(signal_number);
+    BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", file}));
+    for (int i = 0; i < 20000 && !Exists(base + 1); ++i) ::usleep(100);
+    // Stopped once the first child exists: the tree cannot reach "go".
+    ::kill(crpid.pid(), SIGSTOP);
+    ASSERT_TRUE(Exists(base + 1));
+    ::kill(static_cast<pid_t>(base), SIGSTOP);  // a tree process, stopped
+    ::kill(crpid.pid(), signal_number);
+    ::kill(crpid.pid(), SIGCONT);
+    EXPECT_EQ(crpid.Wait(), 128 + signal_number);
+    bool left = true;
+    for (int i = 0; i < 500 && left; ++i) {
+      left = false;
+      for (long pid : PidsOf(tree)) {
+        ::waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);  // adopted by this test
+        left = left || Exists(pid);
+      }
+      if (left) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_FALSE(left) << "tree processes outlived crpid";
+    KillAndReap(PidsOf(tree));
+  }
+}
+
+// What a command sees is what it would see started directly: the caller's
+// SIGXFSZ disposition (crpid itself ignores it), and a file without #!
+// runs through /bin/sh as execvp does.
+TEST_F(ForkTree, CommandsSeeTheCallersSignalsAndScriptsWithoutShebang) {
+  const Json saved = ReadJson(BuildSaveAndKill(true));
+  const std::string script = copies_.nobody_dir + "/noshebang";
+  std::ofstream(script) << "grep ^SigIgn: /proc/$$/status\n";
+  ::chmod(script.c_str(), 0755);
+  const long base = ReadLongFromFile("/proc/sys/kernel/pid_max") - 300;
+  const std::string file = copies_.nobody_dir + "/script.json";
+  WriteJson(file, WideTree(saved, base, 0, {script}));
+  RunResult result = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  RunResult direct = RunProgram(AsNobody({script}));
+  EXPECT_THAT(direct.out, ::testing::StartsWith("SigIgn:"));
+  EXPECT_EQ(result.out, direct.out);
+}
+
+// --detach: a signal that arrived during setup goes to the root, and crpid
+// still reports success.
+TEST_F(ForkTree, DetachPassesSignalsReceivedDuringSetupOn) {
+  const Json saved = ReadJson(BuildSaveAndKill(true));
+  const long base = ReadLongFromFile("/proc/sys/kernel/pid_max") - 500;
+  const Json tree = WideTree(saved, base, 100, {"sleep", "1000"});
+  const std::string file = copies_.nobody_dir + "/detach.json";
+  WriteJson(file, tree);
+  BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", "--detach", file}));
+  for (int i = 0; i < 20000 && !Exists(base); ++i) ::usleep(100);
+  ::kill(crpid.pid(), SIGTERM);
+  EXPECT_EQ(crpid.Wait(), 0) << crpid.Stderr();
+  EXPECT_EQ(crpid.Stdout(), std::to_string(base) + "\n");
+  bool root_ended = false;
+  for (int i = 0; i < 500 && !root_ended; ++i) {
+    ::waitpid(static_cast<pid_t>(base), nullptr, WNOHANG);
+    root_ended = !Exists(base);
+    if (!root_ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(root_ended) << "the root did not get the SIGTERM";
+  KillAndReap(PidsOf(tree));
+}
+
 // Inside `unshare -Urp` nobody's crpid needs no file capability; bash, the
 // namespace's init, reaps what the kill leaves.
 TEST_F(ForkTree, RoundTripInsideUnshareUrp) {
