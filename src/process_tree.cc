@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <map>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
@@ -540,14 +541,21 @@ Status CheckParentage(const ProcessTree& tree) {
                      std::to_string(p.ppid) +
                      ", which is not in the tree (only the root's parent may be outside)");
     }
-    pid_t at = p.pid;
-    for (size_t steps = 0; at != tree.root; ++steps) {
-      if (steps > tree.processes.size()) {
+  }
+  // Every chain of parents reaches the root: walked once per process in
+  // all (a chain stops at a process already known to reach it), not once
+  // per process and step, which a 16,384-deep chain made take seconds.
+  std::set<pid_t> reaches_root = {tree.root};
+  for (const TreeProcess& p : tree.processes) {
+    std::vector<pid_t> chain;
+    for (pid_t at = p.pid; reaches_root.count(at) == 0; at = parent[at]) {
+      if (chain.size() > tree.processes.size()) {
         return Invalid("the parents of PID " + std::to_string(p.pid) +
                        " form a cycle that never reaches the root");
       }
-      at = parent[at];
+      chain.push_back(at);
     }
+    reaches_root.insert(chain.begin(), chain.end());
   }
   return Ok{};
 }
@@ -600,13 +608,17 @@ Result<ProcessTree> ParseProcessTree(std::string_view text) {
     return Invalid("the file is larger than " + std::to_string(kMaxTreeFileBytes >> 20) +
                    " MiB");
   }
-  Json document = Json::parse(text.begin(), text.end(), nullptr, false);
-  if (document.is_discarded()) return Invalid("the file is not valid JSON");
   try {
+    Json document = Json::parse(text.begin(), text.end(), nullptr, false);
+    if (document.is_discarded()) return Invalid("the file is not valid JSON");
     return ParseDocument(document);
   } catch (const Json::exception& error) {
     // Not expected after the type checks; hostile input must not abort.
     return Invalid(std::string("the file is malformed: ") + error.what());
+  } catch (const std::bad_alloc&) {
+    // 20 MiB of nested arrays take about 760 MiB as a JSON value.
+    return Error{ErrorKind::kInvalidInput, ENOMEM, "the file needs more memory than this "
+                 "process may have to be read", "check the file, or raise ulimit -v"};
   }
 }
 
