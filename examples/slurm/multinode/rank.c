@@ -14,7 +14,8 @@
 // at the rank's old PID): refill a new memfd from the dump, recreate the
 // child at its old PID with `crpid fork-at --pid-map STATE/pids --key
 // N.child`, count on, and report what the kernel says: PIDs, capability
-// sets, count, checksum. N is SLURM_PROCID; crpid is $CRPID or `crpid`.
+// sets, count, checksum. N is SLURM_PROCID; crpid is $CRPID or `crpid`;
+// with START_PID set, the child starts at START_PID+1 (crpid fork-at).
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -273,8 +274,17 @@ static int RunFromStart(const char* state_dir) {
   char self[PATH_MAX], rfd[16], wfd[16];
   SelfPath(self);
   MakeChildPipes(wait_pipe, hello_pipe, rfd, wfd);
-  char* argv[] = {self, "--child", rfd, wfd, NULL};
-  struct Child child = StartChild(argv, wait_pipe, hello_pipe);
+  // START_PID (checkpoint.sbatch): the rank runs there, its child at the
+  // next PID, on every node alike.
+  const char* start_pid = getenv("START_PID");
+  char child_pid[24];
+  char* plain[] = {self, "--child", rfd, wfd, NULL};
+  char* at_pid[] = {(char*)Crpid(), "fork-at", child_pid, "--", self, "--child", rfd, wfd, NULL};
+  if (start_pid != NULL && start_pid[0] != '\0') {
+    snprintf(child_pid, sizeof child_pid, "%ld", strtol(start_pid, NULL, 10) + 1);
+  }
+  struct Child child = StartChild(start_pid != NULL && start_pid[0] != '\0' ? at_pid : plain,
+                                  wait_pipe, hello_pipe);
 
   char ready[PATH_MAX];
   snprintf(ready, sizeof ready, "%s/ready.%ld", state_dir, g_rank);
