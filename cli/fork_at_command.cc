@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <map>
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
 #include "src/fork_at.h"
+#include "src/pid_map.h"
 #include "src/procfs.h"
 #include "src/supervise.h"
 #include "src/unique_fd.h"
@@ -25,6 +27,73 @@ const std::map<std::string, ForkMethod> kMethods = {
     {"clone3", ForkMethod::kClone3},
     {"ns-last-pid", ForkMethod::kNsLastPid},
 };
+
+Error UsageError(std::string message, std::string hint) {
+  return Error{ErrorKind::kInvalidInput, 0, std::move(message), std::move(hint)};
+}
+
+// The key of the task's line: --key, else SLURM_PROCID as the task was
+// started with it (the caller's own input, like PID on the command line).
+Result<std::string> PidMapKey(const std::string& key) {
+  if (!key.empty()) {
+    if (Status valid = ValidatePidMapKey(key, "--key"); !valid) return valid.error();
+    return key;
+  }
+  auto environment = InitialEnvironment();
+  if (!environment) return environment.error();
+  for (const std::string& variable : *environment) {
+    if (!variable.starts_with("SLURM_PROCID=")) continue;
+    std::string procid = variable.substr(std::strlen("SLURM_PROCID="));
+    if (Status valid = ValidatePidMapKey(procid, "SLURM_PROCID"); !valid) {
+      return valid.error();
+    }
+    return procid;
+  }
+  return UsageError("--pid-map needs a key: neither --key nor SLURM_PROCID is set",
+                    "give --key KEY, or run it as a Slurm task (srun)");
+}
+
+// The PID list from the command line or from the PID map. With --pid-map,
+// CLI11 has put COMMAND's first word where PID goes (nothing tells it apart
+// after "--"); it moves back to COMMAND. A PID list there is refused as
+// ambiguous rather than run as a program named like a number.
+Result<std::vector<pid_t>> ResolvePid(ForkAtArguments& arguments) {
+  if (arguments.pid_map.empty()) {
+    if (!arguments.key.empty()) {
+      return UsageError("--key goes with --pid-map", "give --pid-map FILE too");
+    }
+    if (arguments.pid_list.empty()) {
+      return UsageError("PID is required", "give PID, or --pid-map FILE");
+    }
+    if (arguments.command.empty()) {
+      return UsageError("COMMAND is required",
+                        "give it after --, as in 'crpid fork-at 3000 -- ./job'");
+    }
+    return ParsePidList(arguments.pid_list);
+  }
+  if (!arguments.pid_list.empty()) {
+    if (ParsePidList(arguments.pid_list)) {
+      return UsageError("both a PID (" + arguments.pid_list + ") and --pid-map given",
+                        "give one of them");
+    }
+    arguments.command.insert(arguments.command.begin(), arguments.pid_list);
+  }
+  if (arguments.command.empty()) {
+    return UsageError("COMMAND is required",
+                      "give it after --, as in 'crpid fork-at --pid-map FILE -- ./job'");
+  }
+  auto key = PidMapKey(arguments.key);
+  if (!key) return key.error();
+  auto map = ReadPidMap(arguments.pid_map);
+  if (!map) return map.error();
+  auto pids = LookUpPidMap(*map, *key);
+  if (!pids) {
+    return UsageError("no key '" + *key + "' in PID map " + arguments.pid_map,
+                      pids.error().hint);
+  }
+  spdlog::debug("PID map {}: key {}", arguments.pid_map, *key);
+  return pids;
+}
 
 }  // namespace
 
@@ -41,28 +110,34 @@ CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments) {
   command->add_option("--pid-file", arguments.pid_file,
                       "write the PID to this file (atomically) before "
                       "COMMAND starts");
-  command
-      ->add_option("PID", arguments.pid_list,
-                   "PID for COMMAND; PID,PID,… sets it in nested PID "
-                   "namespaces, innermost first (clone3 only)")
-      ->required();
-  command->add_option("COMMAND", arguments.command, "command and arguments")
-      ->required();
+  command->add_option("--pid-map", arguments.pid_map,
+                      "take the PID from this file's line 'KEY PID[,PID…]' "
+                      "instead of the command line");
+  command->add_option("--key", arguments.key,
+                      "the --pid-map line to use (default: $SLURM_PROCID)");
+  // Neither is required here: with --pid-map the first word after "--" is
+  // COMMAND, which CLI11 would otherwise take for PID (see ResolvePid).
+  command->add_option("PID", arguments.pid_list,
+                      "PID for COMMAND; PID,PID,… sets it in nested PID "
+                      "namespaces, innermost first (clone3 only)");
+  command->add_option("COMMAND", arguments.command, "command and arguments");
   command->footer(
       "Examples:\n"
       "  crpid fork-at 3000 -- ./restart-job.sh\n"
       "  crpid fork-at --detach --pid-file job.pid 3000 -- ./server\n"
       "  unshare -Urp --fork --mount-proc crpid fork-at 50 -- sh -c 'echo $$'\n"
+      "  srun crpid fork-at --pid-map ckpt/pids -- ./rank --resume ckpt\n"
       "Exit status: COMMAND's own; 125 crpid failed, 126 COMMAND not "
       "executable,\n127 COMMAND not found, 128+N COMMAND killed by signal N.");
   return command;
 }
 
-int RunForkAt(const ForkAtArguments& arguments) {
+int RunForkAt(const ForkAtArguments& parsed) {
   auto capabilities = StartUp();
   if (!capabilities) return ReportError(kContext, capabilities.error());
 
-  auto pids = ParsePidList(arguments.pid_list);
+  ForkAtArguments arguments = parsed;
+  auto pids = ResolvePid(arguments);
   if (!pids) return ReportError(kContext, pids.error());
   const ForkMethod method = kMethods.at(arguments.method);
   auto pid_max = ReadPidMax();

@@ -14,6 +14,8 @@ struct ForkAtArguments {
   std::string method = "auto";
   bool detach = false;
   std::string pid_file;
+  std::string pid_map;  // --pid-map FILE: the PID comes from its KEY line
+  std::string key;      // --key; SLURM_PROCID when empty
   std::vector<std::string> command;
 };
 

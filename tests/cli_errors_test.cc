@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <elf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <fstream>
 #include <string>
@@ -62,6 +66,100 @@ TEST(CliErrors, UnknownMethod) {
   ExpectOneErrorLine(
       RunProgram({kCrpid, "fork-at", "--method", "magic", "4000", "--", "true"}),
       "--method");
+}
+
+// --pid-map: each problem with the map or the key is one line naming it;
+// nothing needs a capability before the map is read.
+std::string WritePidMap(const std::string& name, const std::string& content) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/" + name;
+  std::ofstream(path, std::ios::trunc) << content;
+  return path;
+}
+
+TEST(CliErrors, PidMapNeedsAKey) {
+  const std::string map = WritePidMap("map-nokey", "0 4000\n");
+  ExpectOneErrorLine(
+      RunProgram({"env", "-u", "SLURM_PROCID", kCrpid, "fork-at", "--pid-map", map,
+                  "--", "true"}),
+      "fork-at: --pid-map needs a key: neither --key nor SLURM_PROCID is set; "
+      "give --key KEY, or run it as a Slurm task (srun)");
+}
+
+TEST(CliErrors, PidMapKeyAbsent) {
+  const std::string map = WritePidMap("map-absent", "0 4000\n1 4001\n");
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--pid-map", map, "--key", "7", "--", "true"}),
+      "fork-at: no key '7' in PID map " + map);
+  ExpectOneErrorLine(RunProgram({"env", "SLURM_PROCID=3", kCrpid, "fork-at",
+                                 "--pid-map", map, "--", "true"}),
+                     "fork-at: no key '3' in PID map " + map);
+}
+
+TEST(CliErrors, PidMapDamagedLines) {
+  const std::string duplicate = WritePidMap("map-dup", "# job\n0 4000\n0 4001\n");
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--pid-map", duplicate, "--key", "0", "--", "true"}),
+      "fork-at: PID map " + duplicate + ": line 3: key '0' again (first on line 2)");
+  const std::string malformed = WritePidMap("map-bad", "0 4000\n\n1 40x1\n");
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--pid-map", malformed, "--key", "0", "--", "true"}),
+      "fork-at: PID map " + malformed + ": line 3: PID '40x1' is not a number");
+  const std::string control = WritePidMap("map-esc", "0 4000\n\x1b]0;owned\x07 1\n");
+  RunResult escaped =
+      RunProgram({kCrpid, "fork-at", "--pid-map", control, "--key", "0", "--", "true"});
+  ExpectOneErrorLine(escaped, "line 2: byte 0x1b at column 1 is not printable ASCII");
+  EXPECT_EQ(escaped.err.find('\x1b'), std::string::npos);  // never echoed
+}
+
+TEST(CliErrors, PidMapNotARegularFile) {
+  const std::string fifo = WritePidMap("unused", "") + "-fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ExpectOneErrorLine(  // at once: a plain open() would wait for a writer
+      RunProgram({kCrpid, "fork-at", "--pid-map", fifo, "--key", "0", "--", "true"}, 10),
+      fifo + " is not a regular file; give a PID map that is a regular file");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--pid-map", "/nonexistent/map",
+                                 "--key", "0", "--", "true"}),
+                     "/nonexistent/map");
+}
+
+TEST(CliErrors, PidMapBadKeys) {
+  const std::string map = WritePidMap("map-keys", "0 4000\n");
+  ExpectOneErrorLine(RunProgram({"env", "SLURM_PROCID=", kCrpid, "fork-at", "--pid-map",
+                                 map, "--", "true"}),
+                     "fork-at: SLURM_PROCID is empty");
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--pid-map", map, "--key", "a b", "--", "true"}),
+      "fork-at: --key holds byte 0x20");
+}
+
+TEST(CliErrors, PidMapUsage) {
+  const std::string map = WritePidMap("map-usage", "0 4000\n");
+  ExpectOneErrorLine(
+      RunProgram({kCrpid, "fork-at", "--pid-map", map, "--key", "0", "4000", "--", "true"}),
+      "fork-at: both a PID (4000) and --pid-map given; give one of them");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--pid-map", map, "--key", "0"}),
+                     "fork-at: COMMAND is required");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--key", "0", "4000", "--", "true"}),
+                     "fork-at: --key goes with --pid-map");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at"}), "fork-at: PID is required");
+}
+
+// The key picks the line: SLURM_PROCID=1 takes line 2's PID, which is past
+// pid_max here, so the error names it (no capability needed to get there).
+TEST(CliErrors, PidMapKeyPicksTheLine) {
+  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
+  const std::string map = WritePidMap(
+      "map-pick", "0 " + std::to_string(pid_max + 3) + "\n1 " +
+                      std::to_string(pid_max + 7) + "\n");
+  ExpectOneErrorLine(RunProgram({"env", "SLURM_PROCID=1", kCrpid, "fork-at", "--pid-map",
+                                 map, "--", "true"}),
+                     "PID " + std::to_string(pid_max + 7) + " is not below kernel.pid_max");
+  ExpectOneErrorLine(
+      RunProgram({"env", "SLURM_PROCID=1", kCrpid, "fork-at", "--pid-map", map, "--key",
+                  "0", "--", "true"}),
+      "PID " + std::to_string(pid_max + 3) + " is not below kernel.pid_max");
 }
 
 TEST(CliErrors, NoSubcommand) {
