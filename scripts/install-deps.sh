@@ -20,6 +20,10 @@ PACKAGES=(
   procps
   python3-minimal          # the set-mm test runs a Python one-liner
   qemu-system-x86          # kernel-patch/test boots kernels
+  qemu-system-arm          # ... and Debian's arm64 kernel (qemu-system-aarch64)
+  g++-aarch64-linux-gnu    # the aarch64 cross-build (toolchains/aarch64)
+  libcap-dev:arm64         # libcap.a for the static aarch64 crpid
+  libc6:arm64              # arm64's ld.so and libc for the dynamic probe
   cpio
   scdoc                    # builds the man page
   dpkg-dev                 # dpkg-deb for the package
@@ -31,6 +35,12 @@ PACKAGES=(
   slurm-client
   munge
 )
+
+# The arm64 packages above (Debian's archive serves them once enabled).
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "install-deps: dpkg --add-architecture arm64"
+  dpkg --add-architecture arm64
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -1,4 +1,5 @@
 #include "src/elf_image.h"
+#include "src/machine.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -16,12 +17,12 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr size_t kMaxProgramHeaders = 64;
-// x86_64's user address space with 4-level paging (TASK_SIZE).
-constexpr uint64_t kUserSpaceEnd = 0x7ffffffff000;
+// This machine's user address space (TASK_SIZE).
+constexpr uint64_t kUserSpaceEnd = kTaskSize;
 
 Error Invalid(const std::string& path, const std::string& why) {
   return Error{ErrorKind::kInvalidInput, ENOEXEC, path + ": " + why,
-               "give an ELF executable for x86_64"};
+               std::string("give an ELF executable for ") + kMachineName};
 }
 
 Status ReadExactly(int fd, void* buffer, size_t length, uint64_t offset,
@@ -66,9 +67,10 @@ Status CheckHeader(const Elf64_Ehdr& header, const std::string& path) {
       header.e_ident[EI_DATA] != ELFDATA2LSB) {
     return Invalid(path, "not a 64-bit little-endian ELF file");
   }
-  if (header.e_machine != EM_X86_64) {
+  if (header.e_machine != kElfMachine) {
     return Invalid(path, "built for another machine (e_machine " +
-                             std::to_string(header.e_machine) + ", not x86_64)");
+                             std::to_string(header.e_machine) + ", not " + kMachineName +
+                             ")");
   }
   if (header.e_type != ET_EXEC && header.e_type != ET_DYN) {
     return Invalid(path, "not an executable (ELF type " +

@@ -38,7 +38,7 @@ struct ElfImage {
 
 // Opens and checks an executable the way execve would: a regular file the
 // caller may execute, not on a noexec mount, a well-formed ELF64 for this
-// machine (x86_64) of type ET_EXEC or ET_DYN with PT_LOAD segments.
+// machine (src/machine.h) of type ET_EXEC or ET_DYN with PT_LOAD segments.
 // kNotFound, kPermission (EACCES: not executable, noexec mount) or
 // kInvalidInput (not ELF, wrong class or machine, malformed headers).
 Result<ElfImage> OpenElfImage(const std::string& path);

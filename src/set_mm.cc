@@ -26,6 +26,7 @@
 #include <random>
 
 #include "src/elf_image.h"
+#include "src/machine.h"
 #include "src/proc_maps.h"
 #include "src/regular_file.h"
 #include "src/procfs.h"
@@ -36,13 +37,9 @@
 namespace crpid {
 namespace {
 
+// The page size set-mm lays memory out with (machine.h has the rest of
+// what differs between machines).
 constexpr uint64_t kPage = 4096;
-// Where x86_64 execve puts PIE programs (ELF_ET_DYN_BASE, 2/3 of the 47-bit
-// TASK_SIZE); a random offset of up to 2^28 pages follows, as with ASLR's
-// default mmap_rnd_bits.
-constexpr uint64_t kDynamicBase = 0x555555554000;
-// The 47-bit user address space of 4-level paging.
-constexpr uint64_t kTaskSize = 0x7ffffffff000;
 constexpr size_t kTrampolineStack = 64 << 10;
 
 uint64_t PageUp(uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
@@ -119,7 +116,6 @@ StackImage BuildStack(uint64_t top, const std::vector<std::string>& argv,
   image.env_end = p;
   image.arg_start = image.env_start - arg_bytes;
   image.arg_end = image.env_start;
-  static constexpr char kPlatform[] = "x86_64";
   const uint64_t platform_address = image.arg_start - sizeof kPlatform;
   const uint64_t random_address = platform_address - 16;
   p = random_address & ~uint64_t{15};
@@ -303,19 +299,6 @@ void CopyString(char* destination, size_t size, const std::string& text) {
   destination[size - 1] = 0;
 }
 
-[[noreturn]] void Jump(uint64_t entry, uint64_t stack_top,
-                       const TrampolineParams* params) {
-  // Off crpid's stack and into the copied code; rsp as after a call.
-  __asm__ volatile(
-      "mov %0, %%rsp\n\t"
-      "sub $8, %%rsp\n\t"
-      "jmp *%1\n\t"
-      :
-      : "r"(stack_top), "r"(entry), "D"(params)
-      : "memory");
-  __builtin_unreachable();
-}
-
 // PR_SET_MM_MAP with the capability effective for this call only; errno.
 // With an exe_fd it validates the whole map (addresses within the kernel's
 // effective mmap_min_addr and TASK_SIZE, ordering, RLIMIT_DATA), then
@@ -496,6 +479,14 @@ Result<ProgramFiles> CheckProgram(const SetMmRequest& request) {
   if (request.command.empty()) {
     return Error{ErrorKind::kInvalidInput, 0, "no PROGRAM given", {}};
   }
+  // Segments, stack and brk are laid out in 4 KiB pages (an arm64 kernel
+  // may use 16 or 64 KiB).
+  if (const long page = ::sysconf(_SC_PAGESIZE); page != static_cast<long>(kPage)) {
+    return Error{ErrorKind::kUnsupported, 0,
+                 "this kernel uses " + std::to_string(page / 1024) +
+                     " KiB pages; set-mm supports 4 KiB pages only",
+                 "run set-mm on a kernel built with 4 KiB pages"};
+  }
   // PATH steers only which file crpid opens, with the caller's own rights
   // (nothing is effective in phase 1): the same search execvp makes.
   auto found = FindInPath(request.command.front());
@@ -642,7 +633,7 @@ Result<LoadedImage> LoadProgram(const ElfImage& program) {
   if (!program.position_independent) return LoadImage(program, 0);
   const bool randomize = AddressRandomization();
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const uint64_t offset = randomize || attempt > 0 ? RandomPages(1 << 28) * kPage : 0;
+    const uint64_t offset = randomize || attempt > 0 ? RandomPages(kDynamicBaseRandomPages) * kPage : 0;
     auto loaded = LoadImage(program, kDynamicBase + offset - program.min_vaddr);
     if (loaded || loaded.error().err != EEXIST) return loaded;
   }
@@ -808,6 +799,10 @@ Status SetUpTrampoline(const StackImage& image, const std::vector<int>& close_fd
     return SystemError(errno, "mmap");
   }
   std::memcpy(trampoline.code.get(), TrampolineCodeStart(), TrampolineCodeSize());
+  // Code written as data: arm64 must clean the data cache and invalidate
+  // the instruction cache before running it (nothing to do on x86).
+  __builtin___clear_cache(trampoline.code.get(),
+                          trampoline.code.get() + TrampolineCodeSize());
   if (::mprotect(trampoline.code.get(), trampoline.code.length(),
                  PROT_READ | PROT_EXEC) != 0) {
     return SystemError(errno, "mprotect");
@@ -894,8 +889,8 @@ Status FillKeep(std::vector<TrampolineRange> keep, const Trampoline& trampoline,
   RestoreFileSizeSignal();
   UnregisterRseq();
   trampoline.params->entry = entry;
-  Jump(trampoline.code.start() + TrampolineEntryOffset(),
-       trampoline.block.start() + trampoline.block.length(), trampoline.params);
+  EnterTrampoline(trampoline.code.start() + TrampolineEntryOffset(),
+                  trampoline.block.start() + trampoline.block.length(), trampoline.params);
 }
 
 }  // namespace
@@ -915,7 +910,7 @@ Error RunAsProgram(const SetMmRequest& request) {
   }
   const bool randomize = AddressRandomization();
   const uint64_t brk = PageUp(program->bias + files->program.max_vaddr) +
-                       (randomize ? RandomPages(8192) * kPage : 0);  // 32 MiB, as x86_64
+                       (randomize ? RandomPages(kBrkRandomPages) * kPage : 0);
   auto image = PrepareStack(request, *files, program->bias,
                             interpreter ? interpreter->bias : 0, layout->stack);
   if (!image) return image.error();

@@ -2,7 +2,7 @@
 // link, argv/env ranges, auxv and code/data/brk fields are exactly those of
 // the program, set with prctl(PR_SET_MM, PR_SET_MM_MAP) and its exe_fd.
 // Needs CAP_CHECKPOINT_RESTORE (5.9+) or CAP_SYS_ADMIN in the caller's user
-// namespace for the exe link. x86_64.
+// namespace for the exe link. x86_64 and aarch64 (src/machine.h).
 #ifndef CRPID_SRC_SET_MM_H_
 #define CRPID_SRC_SET_MM_H_
 
@@ -36,7 +36,7 @@ Status ProbeExeChange(int exe_fd, const std::string& exe_path,
                       const CapabilityState& capabilities);
 
 // Checks everything that can be checked — PROGRAM and its interpreter
-// (found, regular, executable, not noexec, ELF for x86_64), the exe file,
+// (found, regular, executable, not noexec, ELF for this machine), the exe file,
 // and the capability, by a PR_SET_MM_MAP probe that the kernel refuses with
 // EBUSY only once it has accepted the capability — then hands over to the
 // trampoline (trampoline.h), which does not return. Returns only the error

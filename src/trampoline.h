@@ -96,6 +96,9 @@ static_assert(sizeof(TrampolineMmMap) == 104, "struct prctl_mm_map");
 
 namespace crpid {
 
+// Implemented once per machine, in trampoline_<arch>.cc (BUILD.bazel picks
+// the file by the target cpu).
+//
 // The code to copy: the whole "crpid_trampoline" section. (Its bounds are
 // linker symbols local to the object that holds the section, hence these
 // functions rather than the symbols themselves.)
@@ -103,6 +106,11 @@ const char* TrampolineCodeStart();
 size_t TrampolineCodeSize();
 // The offset of the entry point, crpid_trampoline_main, in that code.
 size_t TrampolineEntryOffset();
+
+// Leaves crpid's stack for stack_top (the end of the parameter block) and
+// jumps to the copied code's entry with params as its argument.
+[[noreturn]] void EnterTrampoline(uint64_t entry, uint64_t stack_top,
+                                  const TrampolineParams* params);
 
 }  // namespace crpid
 

@@ -164,4 +164,16 @@ size_t TrampolineEntryOffset() {
                              __start_crpid_trampoline);
 }
 
+void EnterTrampoline(uint64_t entry, uint64_t stack_top, const TrampolineParams* params) {
+  // Off crpid's stack and into the copied code; rsp as after a call.
+  __asm__ volatile(
+      "mov %0, %%rsp\n\t"
+      "sub $8, %%rsp\n\t"
+      "jmp *%1\n\t"
+      :
+      : "r"(stack_top), "r"(entry), "D"(params)
+      : "memory");
+  __builtin_unreachable();
+}
+
 }  // namespace crpid
