@@ -2,10 +2,12 @@
 # Builds every artifact a site needs from a clean tree, runs each one's own
 # test, and writes them with a SHA256SUMS file to dist/VERSION/:
 #   crpid-VERSION-x86_64          the fully static binary (setcap it on nodes)
+#   crpid-VERSION-aarch64         the same for arm64 (cross-built, --config=aarch64)
 #   crpid_VERSION_amd64.deb       Debian and Ubuntu (postinst sets the capability)
 #   crpid-VERSION-1.x86_64.rpm    RHEL, Rocky, Alma, Fedora (%caps in the package)
-# The version is version.bzl's. aarch64 artifacts join once an aarch64 build
-# exists (issue 13); until then the script says so. Run as root (the tests
+# The version is version.bzl's. Packages are x86_64 only for now; the
+# aarch64 binary is tested by booting Debian's arm64 kernel with it under
+# qemu (kernel-patch/test/arm64-boot-test.sh). Run as root (the tests
 # install the packages and set file capabilities).
 # Prints "release: ok: …" / "release: FAILED: …" per check; exits non-zero
 # on any failure.
@@ -40,6 +42,9 @@ echo "release: crpid $version from $(git rev-parse --short HEAD)"
 
 check "build //cli:crpid //packaging:deb //packaging:rpm" \
   bazel build --noshow_progress //cli:crpid //packaging:deb //packaging:rpm
+check "build --config=aarch64 //cli:crpid" \
+  bazel build --noshow_progress --config=aarch64 --symlink_prefix=/ //cli:crpid
+aarch64_built=$(bazel info --config=aarch64 bazel-bin 2>/dev/null)/cli/crpid
 dist=dist/$version
 rm -rf "$dist"
 mkdir -p "$dist"
@@ -48,7 +53,8 @@ cp "bazel-bin/packaging/crpid_${version}_amd64.deb" "bazel-bin/packaging/crpid-$
   "$dist/"
 chmod 0644 "$dist"/*.deb "$dist"/*.rpm
 chmod 0755 "$dist/crpid-$version-x86_64"
-echo "release: aarch64: no aarch64 build yet (issue 13), none released"
+cp "$aarch64_built" "$dist/crpid-$version-aarch64"
+chmod 0755 "$dist/crpid-$version-aarch64"
 
 static=$dist/crpid-$version-x86_64
 check "static binary: x86_64, no interpreter, no shared libraries" bash -c '
@@ -69,6 +75,13 @@ check "static binary: fork-at as nobody lands on PID $pid" bash -c '
   [[ $(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
       "exec \"\$0\" fork-at \"\$1\" -- sh -c \"echo \\\$\\\$\"" "$1" "$2") == "$2" ]]' \
   _ "$scratch/crpid" "$pid"
+arm64=$dist/crpid-$version-aarch64
+check "aarch64 binary: AArch64, no interpreter, no shared libraries" bash -c '
+  readelf -h "$1" | grep -q "Machine:.*AArch64" &&
+  ! readelf -l "$1" | grep -q "Requesting program interpreter" &&
+  ! readelf -d "$1" | grep -q "(NEEDED)"' _ "$arm64"
+check "aarch64 binary: every check on Debian's arm64 kernel (qemu)" \
+  bash kernel-patch/test/arm64-boot-test.sh "$arm64" tests/set_mm_probe.cc
 check "deb: tests/package_test.sh" \
   bash tests/package_test.sh "$dist/crpid_${version}_amd64.deb"
 check "rpm: tests/rpm_package_test.sh" bash tests/rpm_package_test.sh \
