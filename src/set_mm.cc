@@ -640,6 +640,22 @@ Result<LoadedImage> LoadProgram(const ElfImage& program) {
   return LoadImage(program, std::nullopt);
 }
 
+// The trampoline unmaps everything up to kTaskSize after the point of no
+// return; a kernel with a smaller user address space (arm64 built with
+// 39-bit VA) would refuse that munmap there. The stack sits at the top of
+// the address space, so it tells which one this kernel has.
+Status CheckAddressSpace(uint64_t stack_end) {
+  if (stack_end <= kTaskSize && stack_end > kTaskSize / 2) return Ok{};
+  char seen[32], expected[32];
+  std::snprintf(seen, sizeof seen, "0x%llx", static_cast<unsigned long long>(stack_end));
+  std::snprintf(expected, sizeof expected, "0x%llx", static_cast<unsigned long long>(kTaskSize));
+  return Error{ErrorKind::kUnsupported, 0,
+               std::string("this kernel's user address space (stack at ") + seen +
+                   ") is not the one set-mm is built for (up to " + expected + ")",
+               "set-mm needs 47-bit (x86_64) or 48-bit (aarch64) user addresses; "
+               "fork-at and map-files-dump work here"};
+}
+
 // What a failed load tells the user: execve would fail the same way.
 Error LoadError(const ElfImage& image, int err) {
   if (err == EEXIST) {
@@ -900,6 +916,7 @@ Error RunAsProgram(const SetMmRequest& request) {
   if (!files) return files.error();
   auto layout = ReadLayout();
   if (!layout) return layout.error();
+  if (Status fits = CheckAddressSpace(layout->stack.end); !fits) return fits.error();
   auto program = LoadProgram(files->program);
   if (!program) return LoadError(files->program, program.error().err);
   std::optional<LoadedImage> interpreter;
