@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
@@ -34,20 +35,28 @@ Error UsageError(std::string message, std::string hint) {
 
 // The key of the task's line: --key, else SLURM_PROCID as the task was
 // started with it (the caller's own input, like PID on the command line).
-Result<std::string> PidMapKey(const std::string& key) {
-  if (!key.empty()) {
-    if (Status valid = ValidatePidMapKey(key, "--key"); !valid) return valid.error();
-    return key;
+Result<std::string> PidMapKey(const std::optional<std::string>& key) {
+  if (key) {  // given, even empty: checked, never replaced by SLURM_PROCID
+    if (Status valid = ValidatePidMapKey(*key, "--key"); !valid) return valid.error();
+    return *key;
   }
   auto environment = InitialEnvironment();
   if (!environment) return environment.error();
+  std::optional<std::string> procid;
   for (const std::string& variable : *environment) {
     if (!variable.starts_with("SLURM_PROCID=")) continue;
-    std::string procid = variable.substr(std::strlen("SLURM_PROCID="));
-    if (Status valid = ValidatePidMapKey(procid, "SLURM_PROCID"); !valid) {
+    // The command's shell would take the last of two, crpid the first.
+    if (procid) {
+      return UsageError("SLURM_PROCID is set twice in the environment",
+                        "give --key KEY, or start crpid with one SLURM_PROCID");
+    }
+    procid = variable.substr(std::strlen("SLURM_PROCID="));
+  }
+  if (procid) {
+    if (Status valid = ValidatePidMapKey(*procid, "SLURM_PROCID"); !valid) {
       return valid.error();
     }
-    return procid;
+    return *procid;
   }
   return UsageError("--pid-map needs a key: neither --key nor SLURM_PROCID is set",
                     "give --key KEY, or run it as a Slurm task (srun)");
@@ -58,8 +67,8 @@ Result<std::string> PidMapKey(const std::string& key) {
 // after "--"); it moves back to COMMAND. A PID list there is refused as
 // ambiguous rather than run as a program named like a number.
 Result<std::vector<pid_t>> ResolvePid(ForkAtArguments& arguments) {
-  if (arguments.pid_map.empty()) {
-    if (!arguments.key.empty()) {
+  if (!arguments.pid_map_given) {
+    if (arguments.key_given) {
       return UsageError("--key goes with --pid-map", "give --pid-map FILE too");
     }
     if (arguments.pid_list.empty()) {
@@ -82,7 +91,8 @@ Result<std::vector<pid_t>> ResolvePid(ForkAtArguments& arguments) {
     return UsageError("COMMAND is required",
                       "give it after --, as in 'crpid fork-at --pid-map FILE -- ./job'");
   }
-  auto key = PidMapKey(arguments.key);
+  auto key = PidMapKey(arguments.key_given ? std::optional<std::string>(arguments.key)
+                                            : std::nullopt);
   if (!key) return key.error();
   auto map = ReadPidMap(arguments.pid_map);
   if (!map) return map.error();
@@ -110,11 +120,15 @@ CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments) {
   command->add_option("--pid-file", arguments.pid_file,
                       "write the PID to this file (atomically) before "
                       "COMMAND starts");
-  command->add_option("--pid-map", arguments.pid_map,
-                      "take the PID from this file's line 'KEY PID[,PID…]' "
-                      "instead of the command line");
-  command->add_option("--key", arguments.key,
-                      "the --pid-map line to use (default: $SLURM_PROCID)");
+  command
+      ->add_option("--pid-map", arguments.pid_map,
+                   "take the PID from this file's line 'KEY PID[,PID…]' "
+                   "instead of the command line")
+      ->each([&arguments](const std::string&) { arguments.pid_map_given = true; });
+  command
+      ->add_option("--key", arguments.key,
+                   "the --pid-map line to use (default: $SLURM_PROCID)")
+      ->each([&arguments](const std::string&) { arguments.key_given = true; });
   // Neither is required here: with --pid-map the first word after "--" is
   // COMMAND, which CLI11 would otherwise take for PID (see ResolvePid).
   command->add_option("PID", arguments.pid_list,

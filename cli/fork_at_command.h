@@ -15,7 +15,9 @@ struct ForkAtArguments {
   bool detach = false;
   std::string pid_file;
   std::string pid_map;  // --pid-map FILE: the PID comes from its KEY line
-  std::string key;      // --key; SLURM_PROCID when empty
+  bool pid_map_given = false;  // even as '' (which is then refused)
+  std::string key;      // --key; SLURM_PROCID when not given
+  bool key_given = false;
   std::vector<std::string> command;
 };
 

@@ -81,5 +81,29 @@ TEST_F(PidMap, TakenPidNamesTheHolderAndRunsNothing) {
   holder.Wait();
 }
 
+// A map another user owns, or one others may write, would let them pick
+// the PIDs this user's command runs at: refused, like ssh's StrictModes
+// (hostile-user review of --pid-map).
+TEST_F(PidMap, MapOthersCanWriteIsRefused) {
+  const pid_t pid = FreePid();
+  const std::string map = WriteMap("0 " + std::to_string(pid) + "\n");
+  ASSERT_EQ(::chown(map.c_str(), 1234, 1234), 0);
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
+                     "can be written by others than you (owner uid 1234, mode 0644)");
+  ASSERT_EQ(::chown(map.c_str(), 0, 0), 0);  // root's: as trusted as the system
+  ::chmod(map.c_str(), 0646);
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
+                     "mode 0646");
+  ::chmod(map.c_str(), 0644);
+  ExpectAtPidWithoutCapabilities(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), pid);
+}
+
+// An explicit empty --key is an error, not "use SLURM_PROCID".
+TEST_F(PidMap, EmptyKeyIsRefused) {
+  const std::string map = WriteMap("0 " + std::to_string(FreePid()) + "\n");
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map, "--key", ""})),
+                     "fork-at", "--key is empty");
+}
+
 }  // namespace
 }  // namespace crpid::testing

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <chrono>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +86,18 @@ TEST(PidMap, BadPidsCarryParsePidListsReason) {
 TEST(PidMap, DuplicateKeyNamesBothLines) {
   EXPECT_EQ(ParseError("0 100\n1 200\n0 300\n"),
             "line 3: key '0' again (first on line 1)");
+}
+
+// Duplicate keys are found by lookup, not by a scan per line (a 1 MiB map
+// of 140,000 keys took 11 s).
+TEST(PidMap, ManyKeysParseQuickly) {
+  std::string text;
+  for (int i = 0; i < 140000; ++i) text += std::to_string(i) + " 1\n";
+  const auto start = std::chrono::steady_clock::now();
+  auto map = ParsePidMap(text);
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ(map->size(), 140000u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST(PidMap, ControlAndNonAsciiBytesAreRefused) {

@@ -127,12 +127,14 @@ static void WriteAllOrDie(int fd, const char* text, const char* what) {
   }
 }
 
-// A file whose readers see all of text or nothing: a temporary renamed.
+// A file whose readers see all of text or nothing: a temporary of a fresh
+// name (never an existing file or a symlink someone planted) renamed.
 static void WriteFileAtomically(const char* path, const char* text) {
   char temporary[PATH_MAX];
-  snprintf(temporary, sizeof temporary, "%s.tmp", path);
-  int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  snprintf(temporary, sizeof temporary, "%s.XXXXXX", path);
+  int fd = mkostemp(temporary, O_CLOEXEC);
   if (fd < 0) Die("create %s: %s", temporary, strerror(errno));
+  if (fchmod(fd, 0644) != 0) Die("chmod %s: %s", temporary, strerror(errno));
   WriteAllOrDie(fd, text, temporary);
   if (fsync(fd) != 0 || close(fd) != 0) Die("write %s: %s", temporary, strerror(errno));
   if (rename(temporary, path) != 0) Die("rename %s: %s", path, strerror(errno));
@@ -242,8 +244,8 @@ static void Checkpoint(const char* state_dir, struct Header* state, const struct
   // The signal reaches every process of the step, and Slurm may still be
   // sending it when the dump starts: a dump it stops leaves nothing behind
   // (exit 128+SIGUSR1), so try again.
-  int exit_code = -1;
-  for (int attempt = 0; attempt < DUMP_ATTEMPTS && exit_code != 0; ++attempt) {
+  int exit_code = 128 + SIGUSR1;
+  for (int attempt = 0; attempt < DUMP_ATTEMPTS && exit_code == 128 + SIGUSR1; ++attempt) {
     exit_code = Dump(state_dir);
   }
   if (exit_code != 0) Die("crpid map-files-dump failed (exit %d)", exit_code);
@@ -251,7 +253,7 @@ static void Checkpoint(const char* state_dir, struct Header* state, const struct
   snprintf(path, sizeof path, "%s/pids", state_dir);
   snprintf(text, sizeof text, "%ld %d\n%ld.child %d\n", g_rank, (int)getpid(), g_rank,
            (int)child->said);
-  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) Die("open %s: %s", path, strerror(errno));
   if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) != 0) {
     Die("append to %s: %s", path, strerror(errno));
