@@ -125,7 +125,9 @@ class ForkTree : public InstalledCrpidTest {
     long pid;
     int index = 0;
     while (all >> pid) {
-      if (index++ != 2) EXPECT_TRUE(WaitForComm(static_cast<pid_t>(pid), "sleep")) << pid;
+      if (index++ != 2) {
+        EXPECT_TRUE(WaitForComm(static_cast<pid_t>(pid), "sleep")) << pid;
+      }
     }
     std::vector<std::string> save = {copies_.with_ep, "tree", "save", std::to_string(root),
                                      "-o", saved_};
@@ -173,7 +175,9 @@ class ForkTree : public InstalledCrpidTest {
     // The placeholder for the group whose leader had exited is gone again.
     for (const auto& [pid, ids] : ShapeOf(before)) {
       const long group = std::get<1>(ids);
-      if (ShapeOf(before).count(group) == 0) EXPECT_FALSE(Exists(group)) << group;
+      if (ShapeOf(before).count(group) == 0) {
+        EXPECT_FALSE(Exists(group)) << group;
+      }
     }
   }
 
@@ -267,7 +271,9 @@ TEST_F(ForkTree, TakenPidInTheMiddleLeavesNothing) {
   ExpectOneErrorLine(result, "fork-tree",
                      "PID " + std::to_string(middle) + " (held by 'sleep') is already in use");
   for (long pid : PidsOf(tree)) {
-    if (pid != middle) EXPECT_FALSE(Exists(pid)) << pid;
+    if (pid != middle) {
+      EXPECT_FALSE(Exists(pid)) << pid;
+    }
   }
   KillAndReap({middle});
 }
