@@ -308,7 +308,8 @@ TEST_F(MapFilesDump, SavedDumpIsDurable) {
   const std::string log = work_ + "/strace.log";
   std::vector<std::string> argv = {"strace", "-f", "-y", "-o", log, "-e",
                                    "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2"};
-  for (const std::string& arg : Dump(copies_.without, target->pid(), {"-o", dump})) {
+  for (const std::string& arg :
+       WithoutLeakCheck(Dump(copies_.without, target->pid(), {"-o", dump}))) {
     argv.push_back(arg);
   }
   RunResult result = RunProgram(argv);
