@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
     for (const CLI::App* sub : app.get_subcommands()) {
       context += " " + sub->get_name();
     }
-    std::fputs(fmt::format("crpid: {}; run '{} --help'\n", e.what(), context)
+    std::fputs(fmt::format("crpid: {}; run '{} --help'\n",
+                           EscapeControlCharacters(e.what()), context)
                    .c_str(),
                stderr);
     return kExitCrpidError;
