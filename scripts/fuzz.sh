@@ -54,7 +54,8 @@ done
 
 case $mode in
   testlogs)
-    fuzz_bazel info --config=fuzz bazel-testlogs 2>/dev/null
+    # --batch: no server left running for one question.
+    bazel --batch --output_base="$output_base" info --config=fuzz bazel-testlogs 2>/dev/null
     exit
     ;;
   ci)
