@@ -48,5 +48,9 @@ def crpid_fuzz_target(name, deps, data = [], dictionary = None):
         srcs = ["run_fuzzer.sh"],
         args = ["fuzz", "$(location :%s)" % fuzzer, "tests/fuzz/" + corpus] + dictionary_args,
         data = test_data,
-        tags = ["manual"],
+        # external: fuzzing finds something new each run; never cached.
+        tags = [
+            "external",
+            "manual",
+        ],
     )
