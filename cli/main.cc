@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
       context += " " + sub->get_name();
       for (const CLI::App* inner : sub->get_subcommands()) context += " " + inner->get_name();
     }
-    std::fputs(fmt::format("crpid: {}; run '{} --help'\n", e.what(), context)
+    std::fputs(fmt::format("crpid: {}; run '{} --help'\n",
+                           EscapeControlCharacters(e.what()), context)
                    .c_str(),
                stderr);
     return kExitCrpidError;

@@ -98,11 +98,31 @@ std::string ResourceRemedy(int err) {
 
 }  // namespace
 
+// Messages quote what the user gave (PIDs, paths, names): a newline or an
+// escape sequence in it must not split the one error line or drive the
+// terminal, so control characters are shown as \n, \t or \xNN.
+std::string EscapeControlCharacters(std::string_view text) {
+  std::string escaped;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      escaped += "\\n";
+    } else if (c == '\t') {
+      escaped += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      escaped += fmt::format("\\x{:02x}", byte);
+    } else {
+      escaped += c;
+    }
+  }
+  return escaped;
+}
+
 int ReportError(std::string_view context, const Error& error) {
   std::string line = fmt::format("crpid: {}: {}", context, error.message);
   const std::string hint = error.hint.empty() ? ResourceRemedy(error.err) : error.hint;
   if (!hint.empty()) line += "; " + hint;
-  line += '\n';
+  line = EscapeControlCharacters(line) + '\n';
   std::fputs(line.c_str(), stderr);
   return kExitCrpidError;
 }

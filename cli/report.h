@@ -26,8 +26,12 @@ Result<CapabilityState> StartUp();
 std::string CapabilityRemedy(const CapabilityState& state);
 
 // Prints "crpid: CONTEXT: MESSAGE; HINT" as one line on stderr and returns
-// kExitCrpidError.
+// kExitCrpidError. Control characters (from what the user gave) are shown
+// escaped, as EscapeControlCharacters does.
 int ReportError(std::string_view context, const Error& error);
+
+// text with \n, \t and other control characters written as \n, \t, \xNN.
+std::string EscapeControlCharacters(std::string_view text);
 
 }  // namespace crpid::cli
 

@@ -6,7 +6,11 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap          # Bazel 4.2.3 (pulls in a JDK)
   bazel-bootstrap-source   # local copies of rules_cc & co for offline builds
-  g++
+  g++                      # also the ASan+UBSan build (--config=asan)
+  binutils                 # readelf, objdump: the trampoline section test
+  clang-14                 # the fuzz targets (--config=fuzz, scripts/fuzz.sh)
+  libclang-rt-14-dev       # libFuzzer and clang's sanitizer runtimes
+  llvm-14                  # llvm-symbolizer: readable sanitizer reports
   libcli11-dev
   libfmt-dev
   libspdlog-dev

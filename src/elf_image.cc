@@ -194,36 +194,81 @@ Result<ElfImage> OpenElfImage(const std::string& path) {
   return image;
 }
 
-Result<ScriptLine> ReadScriptLine(const std::string& path) {
-  auto file = OpenRegularFile(path);
-  if (!file) return file.error();
-  const int fd = file->fd.get();
-  char buffer[256];  // BINPRM_BUF_SIZE: the kernel reads no more
-  ssize_t n;
-  do {
-    n = ::pread(fd, buffer, sizeof buffer, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return SystemError(errno, "cannot read " + path);
-  ScriptLine line;
-  if (n < 3 || buffer[0] != '#' || buffer[1] != '!') return line;
-  std::string text(buffer + 2, static_cast<size_t>(n - 2));
-  const size_t newline = text.find('\n');
-  if (newline == std::string::npos && n == sizeof buffer) {
-    return Invalid(path, "#! line longer than 256 bytes");
+namespace {
+
+constexpr size_t kScriptBufferSize = 256;  // BINPRM_BUF_SIZE: the kernel reads no more
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+// binfmt_script's scans of [first, last], last included: the first byte
+// that is not a blank, and the first that ends a name (a blank or NUL).
+const char* FirstNonBlank(const char* first, const char* last) {
+  for (; first <= last; ++first) {
+    if (!IsBlank(*first)) return first;
   }
-  text = text.substr(0, newline);
-  const char* blanks = " \t";
-  const size_t start = text.find_first_not_of(blanks);
-  if (start == std::string::npos) return Invalid(path, "#! names no interpreter");
-  const size_t end = text.find_first_of(blanks, start);
-  line.interpreter = text.substr(start, end == std::string::npos ? end : end - start);
-  if (end != std::string::npos) {
-    const size_t argument = text.find_first_not_of(blanks, end);
-    if (argument != std::string::npos) {
-      line.argument = text.substr(argument, text.find_last_not_of(blanks) + 1 - argument);
+  return nullptr;
+}
+
+const char* FirstTerminator(const char* first, const char* last) {
+  for (; first <= last; ++first) {
+    if (IsBlank(*first) || *first == '\0') return first;
+  }
+  return nullptr;
+}
+
+// The C string at from, cut at to.
+std::string CString(const char* from, const char* to) {
+  return std::string(from, ::strnlen(from, static_cast<size_t>(to - from)));
+}
+
+// load_script() of fs/binfmt_script.c (5.1+) on the file's first bytes,
+// zero-padded: the line ends at a newline before any NUL; without one it
+// runs to the buffer's end if the interpreter's name ends inside it (only
+// the argument may be cut short). The name ends at a blank or NUL; the
+// argument follows the blanks after it and ends at a NUL or at the line's
+// end, trailing blanks removed.
+Result<ScriptLine> ParseScriptLine(const char (&buffer)[kScriptBufferSize],
+                                   const std::string& path) {
+  ScriptLine line;
+  if (buffer[0] != '#' || buffer[1] != '!') return line;
+  const char* const last = buffer + kScriptBufferSize - 1;
+  const char* end = static_cast<const char*>(
+      std::memchr(buffer, '\n', ::strnlen(buffer, kScriptBufferSize)));
+  if (end == nullptr) {
+    end = FirstNonBlank(buffer + 2, last);
+    if (end != nullptr && FirstTerminator(end, last) == nullptr) {
+      return Invalid(path, "the #! line's interpreter name does not end within 256 bytes");
+    }
+    if (end == nullptr) return Invalid(path, "#! names no interpreter");
+    end = last;
+  }
+  while (IsBlank(end[-1])) --end;
+  const char* name = FirstNonBlank(buffer + 2, end);
+  if (name == nullptr || name == end) return Invalid(path, "#! names no interpreter");
+  const char* separator = FirstTerminator(name, end);
+  line.interpreter = CString(name, separator != nullptr ? separator : end);
+  // An empty name (a NUL right after the blanks): execve fails with ENOENT.
+  if (line.interpreter.empty()) return Invalid(path, "#! names no interpreter");
+  if (separator != nullptr && *separator != '\0') {
+    if (const char* argument = FirstNonBlank(separator, end)) {
+      line.argument = CString(argument, end);
     }
   }
   return line;
+}
+
+}  // namespace
+
+Result<ScriptLine> ReadScriptLine(const std::string& path) {
+  auto file = OpenRegularFile(path);
+  if (!file) return file.error();
+  char buffer[kScriptBufferSize] = {};
+  ssize_t n;
+  do {
+    n = ::pread(file->fd.get(), buffer, sizeof buffer, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return SystemError(errno, "cannot read " + path);
+  return ParseScriptLine(buffer, path);
 }
 
 Result<std::string> FindInPath(const std::string& name) {

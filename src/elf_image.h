@@ -49,9 +49,11 @@ Result<ElfImage> OpenElfImage(const std::string& path);
 // OpenRegularFile.
 Result<RegularFile> OpenExecutableFile(const std::string& path);
 
-// A "#!" line, as binfmt_script reads it (from a regular file only, opened
-// without blocking): the interpreter and at most one
-// argument (the rest of the line). Empty interpreter: not a script.
+// A "#!" line, as binfmt_script (Linux 5.1+) reads the first 256 bytes of a
+// regular file (opened without blocking): the interpreter and at most one
+// argument (the rest of the line, cut at 256 bytes or at a NUL). Empty
+// interpreter: not a script. kInvalidInput where execve fails: no
+// interpreter name, or one that does not end within 256 bytes.
 struct ScriptLine {
   std::string interpreter;
   std::string argument;

@@ -182,6 +182,17 @@ const char* ForkMethodName(ForkMethod method) {
   return "unknown";
 }
 
+namespace {
+
+// The user's text in an error line, bounded (an argument can be 128 KiB).
+std::string Shown(std::string_view text) {
+  constexpr size_t kShown = 24;
+  return text.size() > kShown ? std::string(text.substr(0, kShown)) + "..."
+                              : std::string(text);
+}
+
+}  // namespace
+
 Result<std::vector<pid_t>> ParsePidList(std::string_view text) {
   std::vector<pid_t> pids;
   size_t start = 0;
@@ -189,10 +200,10 @@ Result<std::vector<pid_t>> ParsePidList(std::string_view text) {
     size_t comma = text.find(',', start);
     std::string_view item = text.substr(
         start, comma == std::string_view::npos ? comma : comma - start);
-    std::string shown(item);
+    const std::string shown = Shown(item);
     if (item.empty()) {
       return Error{ErrorKind::kInvalidInput, 0,
-                   "empty PID in '" + std::string(text) + "'",
+                   "empty PID in '" + Shown(text) + "'",
                    "give PID[,PID…], decimal numbers, innermost namespace "
                    "first"};
     }

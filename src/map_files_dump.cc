@@ -220,7 +220,7 @@ Result<Inspection> Inspect(const DumpRequest& request, bool for_listing) {
     return OpenThroughMapFiles(request, mapping);
   };
   for (const Mapping& mapping : *maps) {
-    if (mapping.inode == 0) continue;
+    if (mapping.kind == MappingKind::kAnonymous) continue;  // no file
     MappedFileEntry entry;
     entry.mapping = mapping;
     entry.selected = Selects(request.selection, mapping.kind);

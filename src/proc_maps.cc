@@ -21,7 +21,9 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
 }
 
 MappingKind Classify(uint64_t inode, std::string_view path) {
-  if (inode == 0) return MappingKind::kAnonymous;
+  // A SysV segment's inode number is its shmid, and the first segment of an
+  // IPC namespace has shmid 0: "/SYSV00000000 (deleted)" with inode 0.
+  if (inode == 0 && !StartsWith(path, "/SYSV")) return MappingKind::kAnonymous;
   if (path.empty() || path.front() != '/') return MappingKind::kSpecial;
   const bool deleted = EndsWith(path, kDeletedSuffix);
   if (StartsWith(path, "/memfd:")) return MappingKind::kMemfd;
@@ -101,7 +103,8 @@ Result<std::vector<Mapping>> ParseMaps(std::string_view text) {
                                     " %x:%x %" SCNu64,
                       &mapping.start, &mapping.end, permissions,
                       &mapping.offset, &mapping.device_major,
-                      &mapping.device_minor, &mapping.inode) != 7) {
+                      &mapping.device_minor, &mapping.inode) != 7 ||
+          mapping.end < mapping.start) {
         return Malformed(line);
       }
       path_start = static_cast<int>(copy.size());

@@ -82,14 +82,19 @@ Result<std::vector<uint64_t>> ReadStatFields(const std::string& pid) {
     }
     return error;
   }
+  return ParseStatFields(*text, pid);
+}
+
+Result<std::vector<uint64_t>> ParseStatFields(const std::string& text,
+                                              const std::string& pid) {
   // "pid (comm) state ppid …": comm may hold spaces and ')', so the fields
   // start after the last ')'; the state is field 3.
-  const size_t close = text->rfind(')');
-  if (close == std::string::npos || close + 2 >= text->size()) {
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos || close + 2 >= text.size()) {
     return Error{ErrorKind::kSystem, 0, "cannot parse /proc/" + pid + "/stat", {}};
   }
-  std::vector<uint64_t> fields = {0, 0, 0, static_cast<uint64_t>((*text)[close + 2])};
-  const char* cursor = text->c_str() + close + 3;
+  std::vector<uint64_t> fields = {0, 0, 0, static_cast<uint64_t>(text[close + 2])};
+  const char* cursor = text.c_str() + close + 3;
   for (;;) {
     char* end = nullptr;
     const unsigned long long value = std::strtoull(cursor, &end, 10);
@@ -103,13 +108,18 @@ Result<std::vector<uint64_t>> ReadStatFields(const std::string& pid) {
 Result<ProcessStat> ReadProcessStat(pid_t pid) {
   auto fields = ReadStatFields(std::to_string(pid));
   if (!fields) return fields.error();
-  if (fields->size() <= 22) {
-    return Error{ErrorKind::kSystem, 0, "short /proc/" + std::to_string(pid) + "/stat", {}};
+  return ProcessStatOf(*fields, std::to_string(pid));
+}
+
+Result<ProcessStat> ProcessStatOf(const std::vector<uint64_t>& fields,
+                                  const std::string& pid) {
+  if (fields.size() <= 22) {
+    return Error{ErrorKind::kSystem, 0, "short /proc/" + pid + "/stat", {}};
   }
   ProcessStat stat;
-  stat.state = static_cast<char>((*fields)[3]);
-  stat.kernel_thread = ((*fields)[9] & 0x00200000) != 0;  // PF_KTHREAD
-  stat.start_time = (*fields)[22];
+  stat.state = static_cast<char>(fields[3]);
+  stat.kernel_thread = (fields[9] & 0x00200000) != 0;  // PF_KTHREAD
+  stat.start_time = fields[22];
   return stat;
 }
 

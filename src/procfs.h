@@ -35,11 +35,22 @@ bool ChildrenShareOwnPidNamespace();
 // caller. kNotFound if there is no such process.
 Result<std::vector<uint64_t>> ReadStatFields(const std::string& pid);
 
+// What ReadStatFields does with the file's text (its caller's comm, which
+// may hold any byte but NUL, is skipped); pid only names it in the error.
+// kSystem when no "(comm) state" is found.
+Result<std::vector<uint64_t>> ParseStatFields(const std::string& text,
+                                              const std::string& pid);
+
 struct ProcessStat {
   char state = '?';            // R, S, D, Z (zombie), …
   bool kernel_thread = false;  // PF_KTHREAD in the flags field
   uint64_t start_time = 0;     // clock ticks after boot: tells PID reuse
 };
+
+// The fields ReadProcessStat reports, from ParseStatFields' result.
+// kSystem when there are too few.
+Result<ProcessStat> ProcessStatOf(const std::vector<uint64_t>& fields,
+                                  const std::string& pid);
 
 // Parses /proc/PID/stat. kNotFound if there is no such process.
 Result<ProcessStat> ReadProcessStat(pid_t pid);

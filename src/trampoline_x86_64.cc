@@ -7,7 +7,12 @@
 
 #include "src/trampoline.h"
 
-#define TRAMPOLINE __attribute__((section("crpid_trampoline"), used))
+// no_sanitize: under --config=asan the section must not call into the
+// sanitizer runtime, which is unmapped with the rest of crpid (BUILD.bazel
+// also builds this file with -fno-sanitize=all).
+#define TRAMPOLINE                                          \
+  __attribute__((section("crpid_trampoline"), used,         \
+                 no_sanitize("address", "undefined")))
 
 namespace {
 

@@ -31,6 +31,19 @@ TEST(CliErrors, PidNotANumber) {
                      "fork-at: PID 'abc' is not a number");
 }
 
+// Whatever bytes the user gave, the error stays one line: control
+// characters are shown escaped.
+TEST(CliErrors, ControlCharactersStayOnOneLine) {
+  RunResult result = RunProgram({kCrpid, "fork-at", "1\n2", "--", "true"});
+  ExpectOneErrorLine(result, "fork-at: PID '1\\n2' is not a number");
+  result = RunProgram({kCrpid, "set-mm", "--", "/nonexistent/a\nb\x1b[2J"});
+  testing::ExpectOneErrorLine(result, "", "a\\nb\\x1b[2J", 127);  // not found
+  result = RunProgram({kCrpid, "fork-at", "--no-such\noption", "1", "--", "true"});
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_THAT(result.err, HasSubstr("--no-such\\noption"));
+  EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
+}
+
 TEST(CliErrors, PidZeroAndNegative) {
   ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "0", "--", "true"}),
                      "PID 0 is not positive");
@@ -191,6 +204,7 @@ TEST(CliErrors, VerifyOfAMissingDump) {
 // The installed binary is one static-pie file: no interpreter, no shared
 // library to trust or load, and still randomized (ET_DYN).
 TEST(Cli, BinaryIsStaticPie) {
+  CRPID_SKIP_IN_SANITIZER_BUILD("ASan links crpid dynamically");
   std::ifstream in(kCrpid, std::ios::binary);
   Elf64_Ehdr header;
   ASSERT_TRUE(in.read(reinterpret_cast<char*>(&header), sizeof header));

@@ -7,7 +7,7 @@
 
 namespace crpid::testing {
 
-enum PatternKind { kRegular = 1, kDeleted = 2, kMemfd = 3, kShared = 4 };
+enum PatternKind { kRegular = 1, kDeleted = 2, kMemfd = 3, kShared = 4, kSysvShm = 5 };
 
 inline constexpr size_t kRegularSize = 3 * 4096 + 100;
 inline constexpr size_t kDeletedSize = 5000;
@@ -17,6 +17,7 @@ inline constexpr size_t kMemfdDataOffset2 = 100u << 20;
 inline constexpr size_t kMemfdDataLength = 4096;
 inline constexpr size_t kMemfdDenseOffset = 128u << 20;
 inline constexpr size_t kSharedSize = 64 << 10;
+inline constexpr size_t kSysvShmSize = 8192;  // sysv_shm_target
 
 // Never zero, so a hole read back as zeros cannot pass for data.
 inline uint8_t PatternByte(int kind, size_t offset) {

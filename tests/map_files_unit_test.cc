@@ -55,6 +55,31 @@ TEST(ParseMaps, FieldsAndKinds) {
   EXPECT_EQ((*maps)[7].kind, MappingKind::kAnonymous);
 }
 
+// The first SysV segment of an IPC namespace: shmid, hence inode, 0.
+TEST(ParseMaps, SysvSegmentZeroIsNotAnonymous) {
+  auto maps = ParseMaps(
+      "7f30486f6000-7f30486f7000 rw-s 00000000 00:01 0                          "
+      "/SYSV00000000 (deleted)\n");
+  ASSERT_TRUE(maps.ok()) << maps.error().message;
+  ASSERT_EQ(maps->size(), 1u);
+  EXPECT_EQ((*maps)[0].kind, MappingKind::kSysvShm);
+  EXPECT_TRUE(Selects(DumpSelection::kUnreachable, (*maps)[0].kind));
+}
+
+// A line ending at the inode (no path, no trailing blank) took a second
+// sscanf that forgot the order check (found by tests/fuzz, proc_maps).
+TEST(ParseMaps, EndBelowStartIsMalformed) {
+  for (const char* line : {"7f2b04030000-2f2b04031000 ---p 00000000 00:00 0",
+                           "7f2b04030000-2f2b04031000 ---p 00000000 00:00 0 \n",
+                           "7f2b04030000-2f2b04031000 ---p 00000000 00:00 0 [heap]\n"}) {
+    auto maps = ParseMaps(line);
+    EXPECT_FALSE(maps.ok()) << line;
+    if (!maps.ok()) {
+      EXPECT_THAT(maps.error().message, HasSubstr("malformed /proc/PID/maps line"));
+    }
+  }
+}
+
 TEST(ParseMaps, RejectsGarbage) {
   auto maps = ParseMaps("not a maps line\n");
   ASSERT_FALSE(maps.ok());

@@ -151,6 +151,29 @@ std::string CapabilityLine(const std::string& status, const std::string& name) {
   return name + ":<missing>";
 }
 
+bool BuiltWithSanitizers() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+std::vector<std::string> WithoutLeakCheck(std::vector<std::string> argv) {
+  if (!BuiltWithSanitizers()) return argv;
+  const char* options = std::getenv("ASAN_OPTIONS");
+  std::string asan_options = options != nullptr ? options : "";
+  asan_options += (asan_options.empty() ? "" : ":") + std::string("detect_leaks=0");
+  argv.insert(argv.begin(), {"env", "ASAN_OPTIONS=" + asan_options});
+  return argv;
+}
+
 bool SkipsAreFailures() {
   const char* value = std::getenv("CRPID_TEST_NO_SKIP");
   return value != nullptr && std::string(value) == "1";
