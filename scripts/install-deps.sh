@@ -20,7 +20,8 @@ PACKAGES=(
   libxxhash-dev
   libgtest-dev
   libgmock-dev
-  util-linux               # setpriv, unshare
+  util-linux               # setpriv, unshare, prlimit, nsenter
+  strace                   # the map-files-dump durability test reads its syscalls
   procps
   python3-minimal          # the set-mm test runs a Python one-liner
   qemu-system-x86          # kernel-patch/test boots kernels
