@@ -4,13 +4,20 @@
 # PID and mount namespace of its own (hostname nodeN, its own /proc), all at
 # 127.0.0.1 on ports of their own. Every daemon is stopped by its PID at the
 # end, whatever happened. Jobs are submitted by nobody from a shell holding
-# no capability:
+# no capability. node3 has the lowest scheduling weight, so a job that names
+# no nodes starts on node[1-3]:
 #   1. checkpoint on node[1-3], every rank at PID 4242 of its node;
-#   2. restore on node[2-4] with PID 4242 taken on node3: that task fails
-#      with crpid's line naming the holder, the step is killed, no rank at
-#      a wrong PID, nothing left on any node;
-#   3. restore on node[2-4] with the PIDs free: every rank and child at its
-#      recorded PID, no capability, count and memfd bytes as checkpointed.
+#   2. restore with the PIDs free: on node[1-3], every rank and child at its
+#      recorded PID, no capability, count and memfd bytes as checkpointed;
+#   3. PID 4242 held on node3 by a live process, RESTORE_ATTEMPTS=1: the
+#      job fails after the check step, saying what holds the PID; no rank
+#      started anywhere, nothing left on any node;
+#   4. the same with the default attempts: the job requeues itself
+#      excluding node3 and is restored on node[1-2,4], every rank at its
+#      PID; nothing started on node3, nothing left anywhere;
+#   5. the holder ends while the check step waits for it (PID_WAIT): the
+#      job is restored on node[1-3] without a requeue.
+# Prints how long the restore took without and with the collision.
 # Needs root.
 #
 # Usage: slurm_multinode_test.sh CRPID RANK EXAMPLE_DIR
@@ -100,7 +107,11 @@ ClusterName=crpidmn
 SlurmctldHost=$(hostname -s)
 SlurmUser=root
 AuthType=auth/munge
-AuthInfo=socket=$tmp/munge/socket
+# cred_expire: a requeued job starts again only after this many seconds
+# (Slurm's default 120; 5 is its least). sched_interval: the scheduler
+# looks at pending jobs every second, not every 60.
+AuthInfo=socket=$tmp/munge/socket,cred_expire=10
+SchedulerParameters=sched_interval=1
 CredType=cred/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -121,7 +132,9 @@ JobAcctGatherType=jobacct_gather/none
 CONF
   port=16841
   for node in "${nodes[@]}"; do
-    echo "NodeName=$node NodeAddr=127.0.0.1 Port=$port CPUs=$(nproc) State=UNKNOWN"
+    weight=2
+    [[ $node == node3 ]] && weight=1
+    echo "NodeName=$node NodeAddr=127.0.0.1 Port=$port CPUs=$(nproc) Weight=$weight State=UNKNOWN"
     port=$((port + 1))
   done
   echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
@@ -166,31 +179,34 @@ done
 install -m 0755 "$crpid_built" "$tmp/bin/crpid"
 setcap cap_checkpoint_restore+ep "$tmp/bin/crpid"
 mkdir "$tmp/example"
-cp "$example_src"/*.sbatch "$tmp/example/"
+cp "$example_src"/*.sbatch "$example_src"/check_pids.sh "$tmp/example/"
 install -m 0755 "$rank_built" "$tmp/example/rank"
 chmod -R a+rX "$tmp/example"
 mkdir "$tmp/job" "$tmp/job/state" && chown -R nobody:nogroup "$tmp/job"
 state=$tmp/job/state
 
+job_id=""        # the last job submit started
+extra_export="" # more VAR=VALUE,... for the next submit
 submit() {  # submit SCRIPT OUTPUT SBATCH_OPTION...: sbatch as nobody, waiting
-  local job job_state
+  local job_state
   # From a shell holding no capability, like a user's.
-  job=$(cd "$tmp/job" && setpriv --reuid=65534 --regid=65534 --clear-groups \
+  job_id=$(cd "$tmp/job" && setpriv --reuid=65534 --regid=65534 --clear-groups \
     bash -c 'exec "$@"' submit sbatch --parsable --chdir="$tmp/job" --output="$tmp/job/$2" \
-    --export="ALL,STATE=$state,CRPID=$tmp/bin/crpid,EXAMPLE_DIR=$tmp/example,START_PID=$rank_pid" \
+    --export="ALL,STATE=$state,CRPID=$tmp/bin/crpid,EXAMPLE_DIR=$tmp/example,START_PID=$rank_pid${extra_export:+,$extra_export}" \
     "${@:3}" "$1") || return 1
   # Polled here: sbatch --wait looks only every few seconds.
-  for _ in $(seq 1200); do
-    job_state=$(scontrol show job -o "$job" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+  for _ in $(seq 2400); do
+    job_state=$(scontrol show job -o "$job_id" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
     case $job_state in
       COMPLETED) return 0 ;;
-      PENDING | CONFIGURING | RUNNING | COMPLETING | SUSPENDED) sleep 0.05 ;;
-      *) echo "job $job: $job_state"; return 1 ;;
+      PENDING | CONFIGURING | RUNNING | COMPLETING | SUSPENDED | REQUEUED) sleep 0.05 ;;
+      *) echo "job $job_id: $job_state"; return 1 ;;
     esac
   done
-  echo "job $job: still $job_state after 60 s"
+  echo "job $job_id: still $job_state after 120 s"
   return 1
 }
+job_field() { scontrol show job -o "$job_id" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 show() { echo "$1 job said:"; sed 's/^/  /' "$tmp/job/$1.out" 2>/dev/null; }
 
 # PID map values: pid_of KEY.
@@ -228,63 +244,124 @@ done
 checkpoint_nodes=$(sed -n 's/^node=//p' "$state"/rank.? | sort -u | tr '\n' ' ')
 check "the ranks ran on three nodes ($checkpoint_nodes)" test "$checkpoint_nodes" = "node1 node2 node3 "
 
-# 2. Restore with PID 4242 taken on node3.
-in_node node3 "$tmp/bin/crpid" fork-at "$rank_pid" -- sleep 300 >"$tmp/log/holder.out" 2>&1 &
-holder_pid=$!
-for _ in $(seq 50); do in_node node3 test -e "/proc/$rank_pid" && break; sleep 0.1; done
-check "holder at PID $rank_pid on node3" \
-  test "$(in_node node3 cat "/proc/$rank_pid/comm" 2>/dev/null)" = sleep
-holder_pids="$rank_pid $(in_node node3 ps -o ppid= -p "$rank_pid")"
+# What a restore job said about each rank, from its output OUT:
+# restored_field OUT RANK FIELD.
+restored_field() {
+  grep "^restored rank=$2 " "$1" | sed -n "s/.* $3=\([^ ]*\).*/\1/p"
+}
+# check_restored OUT NODES: every rank and child at its recorded PID, on
+# NODES (as "nodeA nodeB nodeC "), holding no capability, resumed where it
+# was checkpointed.
+check_restored() {
+  local out=$1 nodes=$2 rank process on=""
+  for rank in 0 1 2; do
+    field() { restored_field "$out" "$rank" "$1"; }
+    check "rank $rank at its recorded PID $(pid_of "$rank") on $(field node) (checkpointed on $(field checkpoint_node))" \
+      test "$(field pid)" = "$(pid_of "$rank")"
+    check "rank $rank's child at its recorded PID $(pid_of "$rank.child")" \
+      test "$(field child)" = "$(pid_of "$rank.child")"
+    check "rank $rank resumed at count $(field recorded_count)" \
+      test -n "$(field count)" -a "$(field count)" = "$(field recorded_count)"
+    check "rank $rank's memfd bytes are the checkpoint's (checksum $(field recorded_checksum))" \
+      test -n "$(field checksum)" -a "$(field checksum)" = "$(field recorded_checksum)"
+    for process in rank child; do
+      check "rank $rank's $process holds no capability" grep -qx \
+        "caps rank=$rank process=$process CapInh=0\{16\} CapPrm=0\{16\} CapEff=0\{16\} CapAmb=0\{16\}" "$out"
+    done
+    check "rank $rank counted on" grep -qx "resumed rank=$rank count=$(($(field count) + 3))" "$out"
+    on+="$(field node)"$'\n'
+  done
+  check "restored on $nodes" test "$(sort <<<"$on" | sed '/^$/d' | tr '\n' ' ')" = "$nodes"
+}
+# hold_pid: a live process at PID 4242 on node3 (sleep, through crpid).
+hold_pid() {
+  in_node node3 "$tmp/bin/crpid" fork-at "$rank_pid" -- sleep 300 >"$tmp/log/holder.out" 2>&1 &
+  holder_pid=$!
+  for _ in $(seq 50); do in_node node3 test -e "/proc/$rank_pid" && break; sleep 0.1; done
+  check "holder at PID $rank_pid on node3" \
+    test "$(in_node node3 cat "/proc/$rank_pid/comm" 2>/dev/null)" = sleep
+  holder_pids="$rank_pid $(in_node node3 ps -o ppid= -p "$rank_pid")"
+}
+end_holder() {
+  in_node node3 kill "$rank_pid"
+  wait "$holder_pid"
+  holder_pid=""
+  holder_pids=""
+}
+
+# 2. Restore with every PID free: on node[1-3] (node3 weighs least).
 started=$(now)
-check "restore job with PID $rank_pid taken on node3 failed" \
-  fails submit "$tmp/example/restore.sbatch" restore-taken.out --nodelist='node[2-4]'
-failed_time=$(seconds_since "$started")
-show restore-taken
-check "crpid's one line names the holder" \
-  grep -qx "crpid: fork-at: PID $rank_pid (held by 'sleep') is already in use; pick a free PID, or end the process that holds it" \
-  "$tmp/job/restore-taken.out"
-wrong=$(grep '^restored ' "$tmp/job/restore-taken.out" | while read -r _ rank _ pid _; do
-  rank=${rank#rank=}
-  [[ ${pid#pid=} == "$(pid_of "$rank")" ]] || echo "rank $rank at ${pid#pid=}"
-done)
-check "no rank ran at a wrong PID ($(grep -c '^restored ' "$tmp/job/restore-taken.out") started before the step was killed)" \
-  test -z "$wrong"
-check "nothing of the failed step is left on any node" nodes_clean
-in_node node3 kill "$rank_pid"
+check "restore job with the PIDs free succeeded" submit "$tmp/example/restore.sbatch" restore.out
+free_time=$(seconds_since "$started")
+show restore
+check_restored "$tmp/job/restore.out" "node1 node2 node3 "
+check "restored in one run (Restarts=$(job_field Restarts))" test "$(job_field Restarts)" = 0
+check "nothing is left on any node" nodes_clean
+
+# 3. PID 4242 held on node3 for good, one attempt allowed: the job fails
+# before any rank starts.
+hold_pid
+extra_export="PID_WAIT=2,RESTORE_ATTEMPTS=1"
+check "restore job with PID $rank_pid held on node3 and RESTORE_ATTEMPTS=1 failed" \
+  fails submit "$tmp/example/restore.sbatch" restore-held.out
+show restore-held
+out=$tmp/job/restore-held.out
+check "it says what holds PID $rank_pid on node3" \
+  grep -q "^restore: node3: rank [0-9]'s PIDs still held after 2 s: .*$rank_pid.*sleep" "$out"
+check "it says it was not requeued" grep -q "^restore: not requeued: this was run 1 of at most 1" "$out"
+check "no rank started" fails grep -q '^restored ' "$out"
+check "nothing of the failed job is left on any node" nodes_clean
+
+# 4. The same with up to 3 runs: requeued without node3, restored on
+# node[1-2,4].
+extra_export="PID_WAIT=2"
+started=$(now)
+check "restore job with PID $rank_pid held on node3 succeeded" \
+  submit "$tmp/example/restore.sbatch" restore-requeued.out
+held_time=$(seconds_since "$started")
+show restore-requeued
+out=$tmp/job/restore-requeued.out
+check "run 1 was on node[1-3]" grep -qx "restore: job $job_id run 1 of at most 3 on node\[1-3\]" "$out"
+check "it says what holds PID $rank_pid on node3" \
+  grep -q "^restore: node3: rank [0-9]'s PIDs still held after 2 s: .*$rank_pid.*sleep" "$out"
+check "it says it requeued itself without node3" \
+  grep -qx "restore: requeued job $job_id excluding node3, for run 2 of at most 3; nothing was started" "$out"
+check "no rank started before the requeue" \
+  test "$(sed -n '/^restore: requeued/q;/^restored /p' "$out")" = ""
+check "run 2 was on node[1-2,4], excluding node3" \
+  grep -qx "restore: job $job_id run 2 of at most 3 on node\[1-2,4\] (excluded: node3)" "$out"
+check "Slurm counts one requeue (Restarts=$(job_field Restarts)) and excludes node3 (ExcNodeList=$(job_field ExcNodeList))" \
+  test "$(job_field Restarts) $(job_field ExcNodeList)" = "1 node3"
+check_restored "$out" "node1 node2 node4 "
+check "the holder still holds PID $rank_pid on node3" \
+  test "$(in_node node3 cat "/proc/$rank_pid/comm" 2>/dev/null)" = sleep
+check "nothing is left on any node" nodes_clean
+
+# 5. The holder ends while the check step waits for it: no requeue.
+extra_export="PID_WAIT=60"
+(
+  # Once node3's check task runs, end the holder.
+  for _ in $(seq 600); do
+    in_node node3 pgrep -f check_pids.sh >/dev/null && break
+    sleep 0.1
+  done
+  sleep 0.5
+  in_node node3 kill "$rank_pid"
+) &
+killer=$!
+check "restore job whose holder ends during the check succeeded" \
+  submit "$tmp/example/restore.sbatch" restore-waited.out
+wait "$killer"
 wait "$holder_pid"
 holder_pid=""
 holder_pids=""
-
-# 3. Restore on node[2-4] with the PIDs free.
-started=$(now)
-check "restore job on node[2-4] succeeded" submit "$tmp/example/restore.sbatch" restore.out \
-  --nodelist='node[2-4]'
-restore_time=$(seconds_since "$started")
-show restore
-out=$tmp/job/restore.out
-declare -A restored_on
-for rank in 0 1 2; do
-  line=$(grep "^restored rank=$rank " "$out")
-  field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-  restored_on[$rank]=$(field node)
-  check "rank $rank at its recorded PID $(pid_of "$rank") on $(field node) (checkpointed on $(field checkpoint_node))" \
-    test "$(field pid)" = "$(pid_of "$rank")"
-  check "rank $rank's child at its recorded PID $(pid_of "$rank.child")" \
-    test "$(field child)" = "$(pid_of "$rank.child")"
-  check "rank $rank resumed at count $(field recorded_count)" \
-    test -n "$(field count)" -a "$(field count)" = "$(field recorded_count)"
-  check "rank $rank's memfd bytes are the checkpoint's (checksum $(field recorded_checksum))" \
-    test -n "$(field checksum)" -a "$(field checksum)" = "$(field recorded_checksum)"
-  for process in rank child; do
-    check "rank $rank's $process holds no capability" grep -qx \
-      "caps rank=$rank process=$process CapInh=0\{16\} CapPrm=0\{16\} CapEff=0\{16\} CapAmb=0\{16\}" "$out"
-  done
-  check "rank $rank counted on" grep -qx "resumed rank=$rank count=$(($(field count) + 3))" "$out"
-done
-restore_nodes=$(printf '%s\n' "${restored_on[@]}" | sort | tr '\n' ' ')
-check "restored on node[2-4], another node set ($restore_nodes)" test "$restore_nodes" = "node2 node3 node4 "
-check "PID $rank_pid in use on several nodes at once" \
-  test "$(grep -c "^restored rank=[0-9]* node=node[0-9] pid=$rank_pid " "$out")" -ge 2
+show restore-waited
+out=$tmp/job/restore-waited.out
+check "it waited for PID $rank_pid on node3" \
+  grep -q "^restore: node3: rank [0-9]'s PIDs became free after [0-9]* s$" "$out"
+check "no requeue" fails grep -q '^restore: requeued' "$out"
+check_restored "$out" "node1 node2 node3 "
+check "restored in one run (Restarts=$(job_field Restarts))" test "$(job_field Restarts)" = 0
 check "nothing is left on any node" nodes_clean
 check "the jobs ran as nobody" test "$(stat -c %U "$state/rank.0")" = nobody
 
@@ -300,6 +377,7 @@ for node in "${nodes[@]}"; do
 done
 check "every slurmd and its namespace ended" $stopped
 
-echo "slurm_multinode_test: cluster start $cluster_time s, checkpoint job $checkpoint_time s, failing restore job $failed_time s, restore job $restore_time s"
+echo "slurm_multinode_test: cluster start $cluster_time s, checkpoint job $checkpoint_time s"
+echo "slurm_multinode_test: restore job, PIDs free: $free_time s; PID $rank_pid held on node3 (check, wait 2 s, requeue, restore elsewhere): $held_time s"
 echo "slurm_multinode_test: $failures failed"
 ((failures == 0))
