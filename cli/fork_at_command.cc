@@ -11,8 +11,11 @@
 #include <optional>
 
 #include "cli/exit_codes.h"
+#include "cli/pid_status.h"
 #include "cli/report.h"
+#include "src/capabilities.h"
 #include "src/fork_at.h"
+#include "src/pid_holder.h"
 #include "src/pid_map.h"
 #include "src/procfs.h"
 #include "src/supervise.h"
@@ -105,6 +108,71 @@ Result<std::vector<pid_t>> ResolvePid(ForkAtArguments& arguments) {
   return pids;
 }
 
+// --check's PIDs: each argument's innermost one (the one this namespace's
+// /proc shows), or those of the PID map: the key's line when a key is
+// given (--key, SLURM_PROCID), every line otherwise.
+Result<std::vector<pid_t>> PidsToCheck(const ForkAtArguments& arguments) {
+  std::vector<std::string> lists = arguments.command;
+  if (!arguments.pid_list.empty()) lists.insert(lists.begin(), arguments.pid_list);
+  if (arguments.detach || !arguments.pid_file.empty()) {
+    return UsageError("--check runs nothing: --detach and --pid-file do not go with it",
+                      "leave them out");
+  }
+  std::vector<pid_t> pids;
+  if (!arguments.pid_map_given) {
+    if (arguments.key_given) {
+      return UsageError("--key goes with --pid-map", "give --pid-map FILE too");
+    }
+    if (lists.empty()) return UsageError("--check needs a PID", "give PID…, or --pid-map FILE");
+    for (const std::string& list : lists) {
+      auto parsed = ParsePidList(list);
+      if (!parsed) return parsed.error();
+      pids.push_back(parsed->front());
+    }
+    return pids;
+  }
+  if (!lists.empty()) {
+    return UsageError("both PIDs (" + lists.front() + ") and --pid-map given", "give one of them");
+  }
+  auto map = ReadPidMap(arguments.pid_map);
+  if (!map) return map.error();
+  bool has_key = arguments.key_given;
+  if (!has_key) {
+    if (auto environment = InitialEnvironment()) {
+      for (const std::string& variable : *environment) {
+        has_key = has_key || variable.starts_with("SLURM_PROCID=");
+      }
+    }
+  }
+  if (!has_key) {
+    for (const PidMapEntry& entry : *map) pids.push_back(entry.pids.front());
+    return pids;
+  }
+  auto key = PidMapKey(arguments.key_given ? std::optional<std::string>(arguments.key)
+                                            : std::nullopt);
+  if (!key) return key.error();
+  auto found = LookUpPidMap(*map, *key);
+  if (!found) {
+    return UsageError("no key '" + *key + "' in PID map " + arguments.pid_map,
+                      found.error().hint);
+  }
+  return std::vector<pid_t>{found->front()};
+}
+
+int RunForkAtCheck(const ForkAtArguments& arguments) {
+  // Nothing is created: no capability is needed, so none is kept, before
+  // the PID map (a user's file) or /proc is read.
+  if (Status dropped = DropCapabilitiesForGood(); !dropped) {
+    return ReportError(kContext, dropped.error());
+  }
+  if (Status can_tell = ProcCanTell("--check"); !can_tell) {
+    return ReportError(kContext, can_tell.error());
+  }
+  auto pids = PidsToCheck(arguments);
+  if (!pids) return ReportError(kContext, pids.error());
+  return CheckPids(kContext, *pids, arguments.json, arguments.wait_seconds);
+}
+
 }  // namespace
 
 CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments) {
@@ -129,6 +197,14 @@ CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments) {
       ->add_option("--key", arguments.key,
                    "the --pid-map line to use (default: $SLURM_PROCID)")
       ->each([&arguments](const std::string&) { arguments.key_given = true; });
+  command->add_option("--wait", arguments.wait_seconds,
+                      "wait up to SECONDS for the PID to be free (a zombie reaped, a "
+                      "group or session emptied) before creating it")
+      ->check(CLI::Range(0, 86400));
+  command->add_flag("--check", arguments.check,
+                    "create nothing: print for each PID 'free' or what holds it; exit 0 "
+                    "when all are free, 1 when not");
+  command->add_flag("--json", arguments.json, "with --check: print JSON");
   // Neither is required here: with --pid-map the first word after "--" is
   // COMMAND, which CLI11 would otherwise take for PID (see ResolvePid).
   command->add_option("PID", arguments.pid_list,
@@ -141,8 +217,11 @@ CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments) {
       "  crpid fork-at --detach --pid-file job.pid 3000 -- ./server\n"
       "  unshare -Urp --fork --mount-proc crpid fork-at 50 -- sh -c 'echo $$'\n"
       "  srun crpid fork-at --pid-map ckpt/pids -- ./rank --resume ckpt\n"
-      "Exit status: COMMAND's own; 125 crpid failed, 126 COMMAND not "
-      "executable,\n127 COMMAND not found, 128+N COMMAND killed by signal N.");
+      "  crpid fork-at --wait 10 3000 -- ./restart-job.sh\n"
+      "  crpid fork-at --check 3000 3001 || echo taken\n"
+      "Exit status: COMMAND's own; 125 crpid failed (also: a PID still held after\n"
+      "--wait), 126 COMMAND not executable, 127 COMMAND not found, 128+N COMMAND\n"
+      "killed by signal N (or crpid's wait ended by it). --check: 0 all free, 1 not.");
   return command;
 }
 
@@ -150,6 +229,10 @@ int RunForkAt(const ForkAtArguments& parsed) {
   auto capabilities = StartUp();
   if (!capabilities) return ReportError(kContext, capabilities.error());
 
+  if (parsed.json && !parsed.check) {
+    return ReportError(kContext, UsageError("--json goes with --check", "give --check too"));
+  }
+  if (parsed.check) return RunForkAtCheck(parsed);
   ForkAtArguments arguments = parsed;
   auto pids = ResolvePid(arguments);
   if (!pids) return ReportError(kContext, pids.error());
@@ -163,6 +246,14 @@ int RunForkAt(const ForkAtArguments& parsed) {
   }
 
   ScopedSignalBlock blocked(ForwardedSignals());
+  if (arguments.wait_seconds >= 0) {
+    // Only the innermost PID is in this namespace's /proc.
+    if (Status can_tell = ProcCanTell("--wait"); !can_tell) {
+      return ReportError(kContext, can_tell.error());
+    }
+    const int code = WaitForFreePids(kContext, {pids->front()}, arguments.wait_seconds);
+    if (code >= 0) return code;
+  }
   ForkAtRequest request;
   request.pids = *pids;
   request.method = method;

@@ -19,6 +19,9 @@ struct ForkAtArguments {
   std::string key;      // --key; SLURM_PROCID when not given
   bool key_given = false;
   std::vector<std::string> command;
+  int wait_seconds = -1;  // --wait SECONDS; -1: not given
+  bool check = false;     // --check: say whether the PIDs are free, run nothing
+  bool json = false;      // --json, with --check
 };
 
 CLI::App* RegisterForkAt(CLI::App& app, ForkAtArguments& arguments);

@@ -10,7 +10,9 @@
 #include <map>
 
 #include "cli/exit_codes.h"
+#include "cli/pid_status.h"
 #include "cli/report.h"
+#include "src/capabilities.h"
 #include "src/fork_at.h"
 #include "src/fork_tree.h"
 #include "src/process_tree.h"
@@ -108,6 +110,14 @@ CLI::App* RegisterForkTree(CLI::App& app, ForkTreeArguments& arguments) {
       ->check(CLI::IsMember({"auto", "clone3", "ns-last-pid"}));
   command->add_flag("--detach", arguments.detach,
                     "print the root's PID and return once every command runs");
+  command->add_option("--wait", arguments.wait_seconds,
+                      "wait up to SECONDS for the tree's PIDs to be free (zombies reaped, "
+                      "groups and sessions emptied) before creating anything")
+      ->check(CLI::Range(0, 86400));
+  command->add_flag("--check", arguments.check,
+                    "create nothing: print for each PID the tree needs 'free' or what "
+                    "holds it; exit 0 when all are free, 1 when not");
+  command->add_flag("--json", arguments.json, "with --check: print JSON");
   command->add_option("FILE", arguments.file, "a file 'crpid tree save' wrote (may be edited)")
       ->required();
   command->footer(
@@ -115,9 +125,13 @@ CLI::App* RegisterForkTree(CLI::App& app, ForkTreeArguments& arguments) {
       "  crpid fork-tree job.tree\n"
       "  jq '.processes[0].command = [\"./restart.sh\"]' job.tree > restart.tree &&\n"
       "    crpid fork-tree restart.tree\n"
+      "  crpid fork-tree --wait 10 job.tree\n"
+      "  crpid fork-tree --check --json job.tree\n"
       "Each command gets CRPID_TREE_INDEX, its entry's index in \"processes\".\n"
-      "Exit status: the root's own; 125 crpid failed (nothing ran), 126 a command\n"
-      "not executable, 127 a command not found, 128+N the root killed by signal N.");
+      "Exit status: the root's own; 125 crpid failed (nothing ran; also a PID still\n"
+      "held after --wait), 126 a command not executable, 127 a command not found,\n"
+      "128+N the root killed by signal N (or crpid's wait ended by it).\n"
+      "--check: 0 all free, 1 not.");
   return command;
 }
 
@@ -153,7 +167,24 @@ int RunTreeSave(const TreeSaveArguments& arguments) {
 int RunForkTree(const ForkTreeArguments& arguments) {
   auto capabilities = StartUp();
   if (!capabilities) return ReportError(kForkTreeContext, capabilities.error());
-  // Read with an empty effective set: the user's own access rights.
+  if (arguments.json && !arguments.check) {
+    return ReportError(kForkTreeContext, Error{ErrorKind::kInvalidInput, 0,
+                                               "--json goes with --check", "give --check too"});
+  }
+  if (arguments.check && arguments.detach) {
+    return ReportError(kForkTreeContext,
+                       Error{ErrorKind::kInvalidInput, 0,
+                             "--check runs nothing: --detach does not go with it",
+                             "leave it out"});
+  }
+  // --check creates nothing: it keeps no capability, from before the file
+  // is read. Otherwise the file is read with an empty effective set: the
+  // user's own access rights.
+  if (arguments.check) {
+    if (Status dropped = DropCapabilitiesForGood(); !dropped) {
+      return ReportError(kForkTreeContext, dropped.error());
+    }
+  }
   auto text = ReadTreeFile(arguments.file);
   if (!text) return ReportError(kForkTreeContext, text.error());
   auto tree = ParseProcessTree(*text);
@@ -162,7 +193,30 @@ int RunForkTree(const ForkTreeArguments& arguments) {
     error.message = arguments.file + ": " + error.message;
     return ReportError(kForkTreeContext, error);
   }
+  if (arguments.check || arguments.wait_seconds >= 0) {
+    const char* option = arguments.check ? "--check" : "--wait";
+    if (Status can_tell = ProcCanTell(option); !can_tell) {
+      return ReportError(kForkTreeContext, can_tell.error());
+    }
+  }
+  std::vector<pid_t> needed;
+  if (arguments.check || arguments.wait_seconds >= 0) {
+    auto pids = PidsTreeNeeds(*tree);
+    if (!pids) {
+      Error error = pids.error();
+      error.message = arguments.file + ": " + error.message;
+      return ReportError(kForkTreeContext, error);
+    }
+    needed = std::move(*pids);
+  }
+  if (arguments.check) {
+    return CheckPids(kForkTreeContext, needed, arguments.json, arguments.wait_seconds);
+  }
   ScopedSignalBlock blocked(ForwardedSignals());
+  if (arguments.wait_seconds >= 0) {
+    const int code = WaitForFreePids(kForkTreeContext, needed, arguments.wait_seconds);
+    if (code >= 0) return code;
+  }
   ForkTreeRequest request;
   request.tree = std::move(*tree);
   request.method = kMethods.at(arguments.method);

@@ -18,6 +18,9 @@ struct ForkTreeArguments {
   std::string file;
   std::string method = "auto";
   bool detach = false;
+  int wait_seconds = -1;  // --wait SECONDS; -1: not given
+  bool check = false;     // --check: say whether the tree's PIDs are free
+  bool json = false;      // --json, with --check
 };
 
 // Registers `tree` (with its subcommand `save`); returns the `save` app.

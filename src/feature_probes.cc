@@ -15,6 +15,7 @@
 #include "src/fork_at.h"
 #include "src/kernel_probe.h"
 #include "src/map_files.h"
+#include "src/pid_holder.h"
 #include "src/proc_maps.h"
 #include "src/procfs.h"
 #include "src/set_mm.h"
@@ -132,7 +133,11 @@ pid_t SparePid() {
   const long limit = pid_max ? *pid_max : 32768;
   for (int i = 0; i < 1000; ++i, ++candidate) {
     if (candidate >= limit - 1) candidate = 300;
-    if (!PidInUse(static_cast<pid_t>(candidate))) return static_cast<pid_t>(candidate);
+    // Free as a group or session ID too, or clone3 refuses it (EEXIST).
+    if (!PidInUse(static_cast<pid_t>(candidate)) &&
+        FindPidHolder(static_cast<pid_t>(candidate)).free()) {
+      return static_cast<pid_t>(candidate);
+    }
   }
   return -1;
 }

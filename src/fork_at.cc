@@ -15,6 +15,7 @@
 
 #include "src/clone3.h"
 #include "src/kernel_probe.h"
+#include "src/pid_holder.h"
 #include "src/procfs.h"
 #include "src/supervise.h"
 
@@ -125,15 +126,26 @@ pid_t ReadReportedPid(Attempt& attempt) {
   return reported;
 }
 
+// EEXIST: says what holds the PID (the innermost one is the only one this
+// namespace's /proc shows).
+Error InUseError(const std::vector<pid_t>& pids) {
+  const PidHolder holder = FindPidHolder(pids.front());
+  Error error{ErrorKind::kBusy, EEXIST, DescribeHolder(holder),
+              "pick a free PID, or " + HolderRemedy(holder)};
+  if (holder.free()) {
+    error.message = pids.size() == 1
+                        ? "PID " + JoinPids(pids) + " was in use a moment ago (it is free now)"
+                        : "one of PIDs " + JoinPids(pids) + " is already in use";
+    error.hint = "run crpid again; --wait SECONDS waits for a PID to be free";
+  }
+  return error;
+}
+
 Error Clone3Error(int err, const std::vector<pid_t>& pids) {
   std::string what = "cannot create PID " + JoinPids(pids) + " with clone3";
   Error error = SystemError(err, what);
   if (err == EEXIST) {
-    error.message =
-        (pids.size() == 1 ? DescribePidHolder(pids.front())
-                          : "one of PIDs " + JoinPids(pids)) +
-        " is already in use";
-    error.hint = "pick a free PID, or end the process that holds it";
+    error = InUseError(pids);
   } else if (err == EINVAL && pids.size() == 1 && !ChildrenShareOwnPidNamespace()) {
     error.message = "cannot create PID " + JoinPids(pids) +
                     ": the new PID namespace has no init yet, and its first "
@@ -151,14 +163,6 @@ Error Clone3Error(int err, const std::vector<pid_t>& pids) {
 }
 
 }  // namespace
-
-std::string DescribePidHolder(pid_t pid) {
-  std::string text = "PID " + std::to_string(pid);
-  if (ProcShowsOwnPidNamespace()) {
-    if (auto comm = ReadComm(pid)) text += " (held by '" + *comm + "')";
-  }
-  return text;
-}
 
 // Hands a verified child over to a PendingChild.
 struct PendingChildMaker {
@@ -471,11 +475,9 @@ Result<PendingChild> ForkWithNsLastPid(const ForkAtRequest& request,
     }
     attempt->go.write_end.Reset();
     Reap(pid);
-    if (PidInUse(target)) {
-      return Error{ErrorKind::kBusy, EEXIST,
-                   DescribePidHolder(target) + " is already in use",
-                   "pick a free PID, or end the process that holds it"};
-    }
+    // Landing elsewhere also means the PID is held, perhaps by no process:
+    // a group or session ID the fork skipped over.
+    if (!FindPidHolder(target).free()) return InUseError(request.pids);
   }
   return Error{ErrorKind::kBusy, 0,
                "other processes took PID " + std::to_string(target) +

@@ -45,9 +45,6 @@ Status ValidatePidList(const std::vector<pid_t>& pids, ForkMethod method,
 // of every other user's processes. kInvalidInput when refused.
 Status NsLastPidPermitted();
 
-// "PID N (held by 'comm')", or "PID N" when /proc cannot tell.
-std::string DescribePidHolder(pid_t pid);
-
 struct ForkAtRequest {
   std::vector<pid_t> pids;           // innermost namespace first
   ForkMethod method = ForkMethod::kAuto;

@@ -26,6 +26,7 @@
 
 #include "src/clone3.h"
 #include "src/kernel_probe.h"
+#include "src/pid_holder.h"
 #include "src/procfs.h"
 #include "src/supervise.h"
 #include "src/unique_fd.h"
@@ -264,7 +265,9 @@ pid_t CreateNode(const World& w, int node) {
     }
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    if (::kill(target, 0) == 0 || errno == EPERM) {
+    // Held by a process, or (the fork skipped it) as a group ID.
+    if (::kill(target, 0) == 0 || errno == EPERM || ::kill(-target, 0) == 0 ||
+        errno == EPERM) {
       UnlockNsLastPid(w);
       errno = EEXIST;
       return -1;
@@ -800,11 +803,18 @@ Error Coordinator::DescribeFailure() {
                               : "a process";
   switch (s->error_step) {
     case kStepCreate: {
+      // What holds it now; an ns_last_pid fork that kept landing elsewhere
+      // (EBUSY) may have met a group or session ID, not other forks.
+      const PidHolder holder = FindPidHolder(pid);
+      if ((err == EEXIST || err == EBUSY) && !holder.free()) {
+        return Error{ErrorKind::kBusy, EEXIST, DescribeHolder(holder) + "; nothing ran",
+                     HolderRemedy(holder) + ", then run fork-tree again"};
+      }
       if (err == EEXIST) {
-        std::string holder = "PID " + std::to_string(pid);
-        if (auto comm = ReadComm(pid)) holder += " (held by '" + *comm + "')";
-        return Error{ErrorKind::kBusy, EEXIST, holder + " is already in use; nothing ran",
-                     "end the process that holds it, then run fork-tree again"};
+        return Error{ErrorKind::kBusy, EEXIST,
+                     "PID " + std::to_string(pid) +
+                         " was in use a moment ago (it is free now); nothing ran",
+                     "run fork-tree again; --wait SECONDS waits for PIDs to be free"};
       }
       if (err == EBUSY) {
         return Error{ErrorKind::kBusy, 0,

@@ -94,6 +94,11 @@ struct TreePlanFacts {
 // outside process holds a needed leader PID) with one line naming the PID.
 Result<TreePlan> PlanTree(const ProcessTree& tree, const TreePlanFacts& facts);
 
+// The PIDs restoring the tree takes: its processes' and the placeholders'
+// (leaders of its sessions and groups that are not in the tree), lowest
+// first, for --wait and --check. Errors: PlanTree's, apart from PIDs in use.
+Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree);
+
 struct ForkTreeRequest {
   ProcessTree tree;
   ForkMethod method = ForkMethod::kAuto;
@@ -114,9 +119,9 @@ struct RestoredTree {
 // (a child subreaper from now on) holds no capability. On any failure every
 // process created so far has been killed and reaped, no command ran (an
 // exec failure after the start kills and reaps the whole tree), and the
-// error names the PID: kBusy (a PID taken: "PID N (held by 'x') is already
-// in use"), kPermission (EPERM: capability missing), kUnsupported,
-// kInvalidInput (the plan), kNotFound/kPermission for a command or cwd
+// error names the PID: kBusy (a PID taken: "PID N is held by process 'x'
+// (uid U)", as DescribeHolder says), kPermission (EPERM: capability
+// missing), kUnsupported, kInvalidInput (the plan), kNotFound/kPermission for a command or cwd
 // (err ENOENT/EACCES: the caller exits 127/126).
 Result<RestoredTree> ForkTree(const ForkTreeRequest& request);
 

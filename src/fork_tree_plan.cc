@@ -171,8 +171,8 @@ class Planner {
       return Error{ErrorKind::kBusy, 0,
                    std::string(what) + " " + std::to_string(leader) + " of " + Pid(member) +
                        " has its leader outside the tree, and " +
-                       (facts_.describe ? facts_.describe(leader) : Pid(leader)) +
-                       " is in use, so no placeholder can stand in for it",
+                       (facts_.describe ? facts_.describe(leader) : Pid(leader) + " is in use") +
+                       ", so no placeholder can stand in for it",
                    "run fork-tree from inside that " + std::string(what) +
                        ", end the process holding the PID, or edit the entry"};
     }

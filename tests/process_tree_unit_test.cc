@@ -183,7 +183,9 @@ TreePlanFacts Facts(std::set<pid_t> in_use = {}) {
   facts.own_pgid = 8;
   facts.pid_max = 32768;
   facts.pid_in_use = [in_use](pid_t pid) { return in_use.count(pid) != 0; };
-  facts.describe = [](pid_t pid) { return "PID " + std::to_string(pid) + " (held by 'bash')"; };
+  facts.describe = [](pid_t pid) {
+    return "PID " + std::to_string(pid) + " is held by process 'bash' (uid 0)";
+  };
   return facts;
 }
 
@@ -218,7 +220,7 @@ TEST(PlanTree, LeaderlessGroupGetsAPlaceholderMadeByItsFirstMember) {
   auto busy = Plan(t, {150});
   ASSERT_FALSE(busy);
   EXPECT_EQ(busy.error().kind, ErrorKind::kBusy);
-  EXPECT_THAT(busy.error().message, HasSubstr("PID 150 (held by 'bash') is in use"));
+  EXPECT_THAT(busy.error().message, HasSubstr("PID 150 is held by process 'bash' (uid 0), so no placeholder"));
 }
 
 TEST(PlanTree, RootInALeaderlessSessionGetsASessionPlaceholder) {

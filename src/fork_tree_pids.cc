@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// PidsTreeNeeds: the plan's PIDs, for waiting on them and checking them.
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "src/fork_tree.h"
+#include "src/procfs.h"
+
+namespace crpid {
+
+Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree) {
+  TreePlanFacts facts;
+  facts.own_sid = ::getsid(0);
+  facts.own_pgid = ::getpgrp();
+  auto pid_max = ReadPidMax();
+  if (!pid_max) return pid_max.error();
+  facts.pid_max = *pid_max;
+  // No pid_in_use: every leader outside the tree gets its placeholder, whose
+  // PID is then one that must be free.
+  auto plan = PlanTree(tree, facts);
+  if (!plan) return plan.error();
+  std::vector<pid_t> pids;
+  for (const PlanNode& node : plan->nodes) pids.push_back(node.pid);
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  return pids;
+}
+
+}  // namespace crpid
