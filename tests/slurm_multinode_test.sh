@@ -294,6 +294,7 @@ started=$(now)
 check "restore job with the PIDs free succeeded" submit "$tmp/example/restore.sbatch" restore.out
 free_time=$(seconds_since "$started")
 show restore
+check "every node answered free at once" fails grep -q 'became free' "$tmp/job/restore.out"
 check_restored "$tmp/job/restore.out" "node1 node2 node3 "
 check "restored in one run (Restarts=$(job_field Restarts))" test "$(job_field Restarts)" = 0
 check "nothing is left on any node" nodes_clean
@@ -307,7 +308,7 @@ check "restore job with PID $rank_pid held on node3 and RESTORE_ATTEMPTS=1 faile
 show restore-held
 out=$tmp/job/restore-held.out
 check "it says what holds PID $rank_pid on node3" \
-  grep -q "^restore: node3: rank [0-9]'s PIDs still held after 2 s: .*$rank_pid.*sleep" "$out"
+  grep -qx "restore: node3: rank 2's PIDs still held after 2 s: $rank_pid: held by process 'sleep' (uid 0); $(pid_of 2.child): free" "$out"
 check "it says it was not requeued" grep -q "^restore: not requeued: this was run 1 of at most 1" "$out"
 check "no rank started" fails grep -q '^restored ' "$out"
 check "nothing of the failed job is left on any node" nodes_clean
@@ -323,7 +324,7 @@ show restore-requeued
 out=$tmp/job/restore-requeued.out
 check "run 1 was on node[1-3]" grep -qx "restore: job $job_id run 1 of at most 3 on node\[1-3\]" "$out"
 check "it says what holds PID $rank_pid on node3" \
-  grep -q "^restore: node3: rank [0-9]'s PIDs still held after 2 s: .*$rank_pid.*sleep" "$out"
+  grep -qx "restore: node3: rank 2's PIDs still held after 2 s: $rank_pid: held by process 'sleep' (uid 0); $(pid_of 2.child): free" "$out"
 check "it says it requeued itself without node3" \
   grep -qx "restore: requeued job $job_id excluding node3, for run 2 of at most 3; nothing was started" "$out"
 check "no rank started before the requeue" \
@@ -340,9 +341,10 @@ check "nothing is left on any node" nodes_clean
 # 5. The holder ends while the check step waits for it: no requeue.
 extra_export="PID_WAIT=60"
 (
-  # Once node3's check task runs, end the holder.
+  # Once node3's check task waits (crpid fork-at --check --wait), end the
+  # holder.
   for _ in $(seq 600); do
-    in_node node3 pgrep -f check_pids.sh >/dev/null && break
+    in_node node3 pgrep -f -- 'fork-at --check --wait' >/dev/null && break
     sleep 0.1
   done
   sleep 0.5
@@ -357,8 +359,9 @@ holder_pid=""
 holder_pids=""
 show restore-waited
 out=$tmp/job/restore-waited.out
-check "it waited for PID $rank_pid on node3" \
-  grep -q "^restore: node3: rank [0-9]'s PIDs became free after [0-9]* s$" "$out"
+check "it waited for PID $rank_pid on node3, and only there" \
+  test "$(grep 'became free' "$out" | sed 's/after [0-9]* s/after N s/')" = \
+  "restore: node3: rank 2's PIDs became free after N s"
 check "no requeue" fails grep -q '^restore: requeued' "$out"
 check_restored "$out" "node1 node2 node3 "
 check "restored in one run (Restarts=$(job_field Restarts))" test "$(job_field Restarts)" = 0

@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # One task of restore.sbatch's check step: are the PIDs this task's rank
 # needs on this node (its own, KEY = SLURM_PROCID, and its child's,
-# KEY.child) free? Creates nothing (crpid fork-at --check). A PID still
-# held by something that goes away (a zombie PID 1 has not reaped yet, the
-# old job's processes being torn down) is asked about again every half
-# second for up to WAIT seconds. Prints one line and exits 0:
+# KEY.child) free? Creates nothing (crpid fork-at --check). When one is
+# held, crpid waits up to WAIT seconds in all for holders that go away (a
+# zombie PID 1 has not reaped yet, the old job's processes being torn
+# down), then answers again. Prints one line and exits 0:
 #   free NODE RANK
 #   free NODE RANK after N s     (held at first)
 #   held NODE RANK: what crpid says holds each PID
@@ -19,30 +19,34 @@ wait_seconds=$2
 crpid=${CRPID:-crpid}
 rank=${SLURM_PROCID:?not run by srun}
 node=${SLURMD_NODENAME:-$(hostname -s)}
+start=$SECONDS
+deadline=$((start + wait_seconds))
 
-# The two PIDs in one answer; 0 all free, 1 some held, other: no answer.
+# check [--wait]: both PIDs in one answer (crpid's lines, joined); status
+# 0 all free, 1 some held, anything else no answer.
 check() {
-  local key status=0 code
+  local key status=0 code wait=()
   for key in "$rank" "$rank.child"; do
-    "$crpid" fork-at --check --pid-map "$map" --key "$key" 2>&1
+    [[ ${1:-} == --wait ]] && wait=(--wait $((deadline > SECONDS ? deadline - SECONDS : 0)))
+    "$crpid" fork-at --check "${wait[@]}" --pid-map "$map" --key "$key" 2>&1
     code=$?
     ((code > status)) && status=$code
   done
   return "$status"
 }
-
-start=$SECONDS
-deadline=$((start + wait_seconds))
-waited=""
-while :; do
-  answer=$(check)
-  status=$?
-  one_line=$(tr '\n' ' ' <<<"$answer" | sed 's/ *$//')
-  case $status in
-    0) echo "free $node $rank${waited:+ after $((SECONDS - start)) s}"; exit 0 ;;
-    1) ((SECONDS >= deadline)) && { echo "held $node $rank: $one_line"; exit 0; } ;;
-    *) echo "error $node $rank: $one_line"; exit 1 ;;
+# answer STATUS WAITED SAID: the line, and the exit.
+answer() {
+  local said
+  said=$(awk 'NF { printf "%s%s", (n++ ? "; " : ""), $0 }' <<<"$3")
+  case $1 in
+    0) echo "free $node $rank${2:+ after $((SECONDS - start)) s}"; exit 0 ;;
+    1) echo "held $node $rank: $said"; exit 0 ;;
+    *) echo "error $node $rank: $said"; exit 1 ;;
   esac
-  waited=yes
-  sleep 0.5
-done
+}
+
+said=$(check)
+status=$?
+((status == 1 && wait_seconds > 0)) || answer "$status" "" "$said"
+said=$(check --wait)
+answer $? waited "$said"
