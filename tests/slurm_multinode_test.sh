@@ -12,6 +12,8 @@
 #   3. PID 4242 held on node3 by a live process, RESTORE_ATTEMPTS=1: the
 #      job fails after the check step, saying what holds the PID; no rank
 #      started anywhere, nothing left on any node;
+#      Submitted with --exclude=node4, it fails too: two nodes would be
+#      left for it;
 #   4. the same with the default attempts: the job requeues itself
 #      excluding node3 and is restored on node[1-2,4], every rank at its
 #      PID; nothing started on node3, nothing left anywhere;
@@ -311,6 +313,19 @@ check "it says what holds PID $rank_pid on node3" \
   grep -qx "restore: node3: rank 2's PIDs still held after 2 s: $rank_pid: held by process 'sleep' (uid 0); $(pid_of 2.child): free" "$out"
 check "it says it was not requeued" grep -q "^restore: not requeued: this was run 1 of at most 1" "$out"
 check "no rank started" fails grep -q '^restored ' "$out"
+check "nothing of the failed job is left on any node" nodes_clean
+
+# 3b. The same, submitted without node4: node3 excluded too, two nodes
+# would be left for a 3-node job, so it is not requeued.
+extra_export="PID_WAIT=2"
+check "restore job with PID $rank_pid held on node3, submitted with --exclude=node4, failed" \
+  fails submit "$tmp/example/restore.sbatch" restore-too-few.out --exclude=node4
+show restore-too-few
+out=$tmp/job/restore-too-few.out
+check "it says too few nodes are left to requeue" grep -qx \
+  "restore: not requeued: partition debug has 2 nodes outside node\[3-4\], the job needs 3; nothing was started" "$out"
+check "not requeued (Restarts=$(job_field Restarts)), no rank started" \
+  test "$(job_field Restarts)" = 0 -a -z "$(grep '^restored ' "$out")"
 check "nothing of the failed job is left on any node" nodes_clean
 
 # 4. The same with up to 3 runs: requeued without node3, restored on
