@@ -241,7 +241,7 @@ check "restore job with PID $rank_pid taken on node3 failed" \
 failed_time=$(seconds_since "$started")
 show restore-taken
 check "crpid's one line names the holder" \
-  grep -qx "crpid: fork-at: PID $rank_pid (held by 'sleep') is already in use; pick a free PID, or end the process that holds it" \
+  grep -qx "crpid: fork-at: PID $rank_pid is held by process 'sleep' (uid [0-9]*); pick a free PID, or end that process, or give --wait SECONDS for it to end" \
   "$tmp/job/restore-taken.out"
 wrong=$(grep '^restored ' "$tmp/job/restore-taken.out" | while read -r _ rank _ pid _; do
   rank=${rank#rank=}
