@@ -638,10 +638,11 @@ char StateOf(pid_t pid) {
   return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
 }
 
-// A test helper that forks a child and never waits: the child (a subshell
-// running `true`) stays a zombie of `sleep`, which the shell execs.
+// A test helper that forks a child and never waits: the shell starts a
+// short `sleep` and execs a long one, which does not reap the short one
+// when it exits (the shell itself would).
 TEST_F(ForkAt, ZombieHolderNamesTheParentThatHasNotReapedIt) {
-  BackgroundProcess parent({"sh", "-c", "true & echo $!; exec sleep 60"});
+  BackgroundProcess parent({"sh", "-c", "sleep 0.2 & echo $!; exec sleep 60"});
   const std::vector<long> printed = FirstLineNumbers(parent);
   ASSERT_EQ(printed.size(), 1u);
   const pid_t zombie = static_cast<pid_t>(printed[0]);
@@ -655,7 +656,7 @@ TEST_F(ForkAt, ZombieHolderNamesTheParentThatHasNotReapedIt) {
     ExpectOneErrorLine(
         RunProgram(AsNobodyWithMethod(
             method, ForkAtArgs(cap_path(), method, std::to_string(zombie), kShowPidAndCaps))),
-        "PID " + std::to_string(zombie) + " is held by a zombie of 'sh' (uid 0) that its "
+        "PID " + std::to_string(zombie) + " is held by a zombie of 'sleep' (uid 0) that its "
             "parent, PID " + std::to_string(parent.pid()) + " 'sleep' (uid 0), has not reaped");
   }
   ::kill(parent.pid(), SIGKILL);
