@@ -115,7 +115,7 @@ int WaitForFreePids(std::string_view context, const std::vector<pid_t>& pids,
       context,
       Error{ErrorKind::kBusy, 0,
             "after waiting " + std::to_string(seconds) + " s, " + HeldText(held) + "; nothing ran",
-            held.size() == 1 ? HolderRemedy(held.front())
+            held.size() == 1 ? "end what holds it, or give a longer --wait"
                              : "end what holds them, or give a longer --wait"});
 }
 

@@ -808,7 +808,7 @@ Error Coordinator::DescribeFailure() {
       const PidHolder holder = FindPidHolder(pid);
       if ((err == EEXIST || err == EBUSY) && !holder.free()) {
         return Error{ErrorKind::kBusy, EEXIST, DescribeHolder(holder) + "; nothing ran",
-                     HolderRemedy(holder) + ", then run fork-tree again"};
+                     HolderRemedy(holder)};
       }
       if (err == EEXIST) {
         return Error{ErrorKind::kBusy, EEXIST,

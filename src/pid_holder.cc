@@ -344,16 +344,16 @@ std::string HolderRemedy(const PidHolder& holder) {
       return "";
     case PidHolderKind::kProcess:
     case PidHolderKind::kUnknown:
-      return "end the process that holds it, or give --wait SECONDS for it to end";
+      return "end that process, or give --wait SECONDS for it to end";
     case PidHolderKind::kZombie:
-      return "its parent must reap it (PID 1 does so within seconds): give --wait "
-             "SECONDS, or end the parent";
+      return "wait for its parent to reap it (PID 1 does within seconds: --wait "
+             "SECONDS), or end the parent";
     case PidHolderKind::kThread:
       return "end PID " + std::to_string(holder.process.pid) +
              ", or give --wait SECONDS for the thread to end";
     case PidHolderKind::kGroupOrSession:
-      return "the ID is free once every process carrying it has ended and been reaped: "
-             "end them, or give --wait SECONDS";
+      return "end those processes (the ID is free once all have ended and been reaped), "
+             "or give --wait SECONDS";
   }
   return "";
 }

@@ -11,12 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include <cstring>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <future>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -367,8 +374,7 @@ TEST_F(ForkAt, PidInUseNamesTheHolder) {
         RunProgram(AsNobodyWithMethod(
             method, ForkAtArgs(cap_path(), method, std::to_string(holder.pid()),
                                kShowPidAndCaps))),
-        "PID " + std::to_string(holder.pid()) +
-            " (held by 'sleep') is already in use");
+        "PID " + std::to_string(holder.pid()) + " is held by process 'sleep' (uid 0)");
   }
 }
 
@@ -580,7 +586,8 @@ TEST_F(ForkAt, RaceAgainstAForkingProcessNeverLandsElsewhere) {
         ++landed;
       } else {
         EXPECT_EQ(result.exit_code, 125);
-        EXPECT_THAT(result.err, ::testing::AnyOf(HasSubstr("is already in use"),
+        EXPECT_THAT(result.err, ::testing::AnyOf(HasSubstr(" is held by "),
+                                                 HasSubstr("was in use a moment ago"),
                                                  HasSubstr("first in all")));
         ++lost;
       }
@@ -591,6 +598,254 @@ TEST_F(ForkAt, RaceAgainstAForkingProcessNeverLandsElsewhere) {
     std::printf("race %s: %d landed, %d lost\n", method, landed, lost);
     EXPECT_GT(landed, 0);
   }
+}
+
+
+// --- What holds a PID, --wait, --check (issue 18) ---
+
+// Polls (up to 60 s) until nothing holds pid: no /proc entry and no process
+// group of that ID (a session ID outlives neither here).
+bool WaitUntilFreed(pid_t pid) {
+  for (int i = 0; i < 6000; ++i) {
+    const bool entry = std::filesystem::exists("/proc/" + std::to_string(pid));
+    const bool group = ::kill(-pid, 0) == 0 || errno == EPERM;
+    if (!entry && !group) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// The words a background shell printed on its first line, once it has.
+std::vector<long> FirstLineNumbers(const BackgroundProcess& process) {
+  for (int i = 0; i < 3000; ++i) {
+    const std::string out = process.Stdout();
+    if (out.find('\n') != std::string::npos) {
+      std::istringstream words(out.substr(0, out.find('\n')));
+      std::vector<long> numbers;
+      long number;
+      while (words >> number) numbers.push_back(number);
+      return numbers;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "no output from the helper shell";
+  return {};
+}
+
+char StateOf(pid_t pid) {
+  const std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+}
+
+// A test helper that forks a child and never waits: the shell starts a
+// short `sleep` and execs a long one, which does not reap the short one
+// when it exits (the shell itself would).
+TEST_F(ForkAt, ZombieHolderNamesTheParentThatHasNotReapedIt) {
+  BackgroundProcess parent({"sh", "-c", "sleep 0.2 & echo $!; exec sleep 60"});
+  const std::vector<long> printed = FirstLineNumbers(parent);
+  ASSERT_EQ(printed.size(), 1u);
+  const pid_t zombie = static_cast<pid_t>(printed[0]);
+  ASSERT_TRUE(WaitForComm(parent.pid(), "sleep"));
+  for (int i = 0; i < 1000 && StateOf(zombie) != 'Z'; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(StateOf(zombie), 'Z');
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    ExpectOneErrorLine(
+        RunProgram(AsNobodyWithMethod(
+            method, ForkAtArgs(cap_path(), method, std::to_string(zombie), kShowPidAndCaps))),
+        "PID " + std::to_string(zombie) + " is held by a zombie of 'sleep' (uid 0) that its "
+            "parent, PID " + std::to_string(parent.pid()) + " 'sleep' (uid 0), has not reaped");
+  }
+  ::kill(parent.pid(), SIGKILL);
+  parent.Wait();
+  EXPECT_TRUE(WaitUntilFreed(zombie));
+}
+
+TEST_F(ForkAt, ThreadIdNamesItsProcess) {
+  std::promise<pid_t> tid;
+  std::promise<void> done;
+  std::thread thread([&] {
+    tid.set_value(static_cast<pid_t>(::syscall(SYS_gettid)));
+    done.get_future().wait();
+  });
+  const pid_t thread_id = tid.get_future().get();
+  const std::string comm = ReadFileOrEmpty("/proc/self/comm");
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    ExpectOneErrorLine(
+        RunProgram(AsNobodyWithMethod(
+            method, ForkAtArgs(cap_path(), method, std::to_string(thread_id), kShowPidAndCaps))),
+        "PID " + std::to_string(thread_id) + " is held by a thread of PID " +
+            std::to_string(::getpid()) + " '" + comm.substr(0, comm.size() - 1) + "' (uid 0)");
+  }
+  done.set_value();
+  thread.join();
+}
+
+// A session leader that exited while a member lives on: no process has its
+// PID, which is the member's session and process-group ID. Under the
+// ns_last_pid fallback the fork lands elsewhere; crpid says why, instead of
+// blaming other processes for taking the PID first.
+TEST_F(ForkAt, ExitedSessionLeaderNamesTheMemberCarryingItsId) {
+  BackgroundProcess leader({"setsid", "sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $$ $!"});
+  const std::vector<long> printed = FirstLineNumbers(leader);
+  ASSERT_EQ(printed.size(), 2u);
+  const pid_t session = static_cast<pid_t>(printed[0]);
+  const pid_t member = static_cast<pid_t>(printed[1]);
+  ASSERT_EQ(leader.Wait(), 0);
+  ASSERT_FALSE(std::filesystem::exists("/proc/" + std::to_string(session)));
+  ASSERT_EQ(::getsid(member), session);
+  for (const char* method : kMethods) {
+    SCOPED_TRACE(method);
+    ExpectOneErrorLine(
+        RunProgram(AsNobodyWithMethod(
+            method, ForkAtArgs(cap_path(), method, std::to_string(session), kShowPidAndCaps))),
+        "PID " + std::to_string(session) + " is held as the session and process-group ID of "
+            "PID " + std::to_string(member) + " 'sleep' (uid 0)");
+  }
+  // --check says the same, and --wait waits for the member to end.
+  RunResult check = RunProgram(AsNobody({cap_path(), "fork-at", "--check",
+                                         std::to_string(session)}));
+  EXPECT_EQ(check.exit_code, 1) << check.err;
+  EXPECT_EQ(check.out, std::to_string(session) + ": held as the session and process-group ID "
+                           "of PID " + std::to_string(member) + " 'sleep' (uid 0)\n");
+  // Killed, the member is a zombie of PID 1 (its shell has exited) until
+  // PID 1 reaps it, and the session ID is held until then.
+  ::kill(member, SIGKILL);
+  std::vector<std::string> argv = {cap_path(), "fork-at", "--wait", "10",
+                                   std::to_string(session), "--"};
+  argv.insert(argv.end(), kShowPidAndCaps.begin(), kShowPidAndCaps.end());
+  ExpectRanAtWithoutCapabilities(RunProgram(AsNobody(argv)), session);
+  EXPECT_TRUE(WaitUntilFreed(member));
+  EXPECT_TRUE(WaitUntilFreed(session));
+}
+
+// Killed and restored at once: the killed process is a zombie until PID 1
+// reaps it (its parent has exited), 1-2 s here. --wait 10 then succeeds,
+// with a PID on the command line and from a PID map.
+TEST_F(ForkAt, WaitRestoresAKilledProcessOncePid1HasReapedIt) {
+  for (const bool from_map : {false, true}) {
+    SCOPED_TRACE(from_map ? "--pid-map" : "PID");
+    BackgroundProcess starter({"sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"});
+    const std::vector<long> printed = FirstLineNumbers(starter);
+    ASSERT_EQ(printed.size(), 1u);
+    const pid_t pid = static_cast<pid_t>(printed[0]);
+    ASSERT_EQ(starter.Wait(), 0);
+    ASSERT_TRUE(WaitForComm(pid, "sleep"));
+    ::kill(pid, SIGKILL);
+    std::vector<std::string> argv = {cap_path(), "fork-at", "--wait", "10"};
+    if (from_map) {
+      const std::string map = copies_.nobody_dir + "/wait.map";
+      std::ofstream(map) << "7 " << pid << "\n";
+      ::chown(map.c_str(), kNobody, kNobody);
+      argv.insert(argv.end(), {"--pid-map", map, "--key", "7", "--"});
+    } else {
+      argv.insert(argv.end(), {std::to_string(pid), "--"});
+    }
+    argv.insert(argv.end(), kShowPidAndCaps.begin(), kShowPidAndCaps.end());
+    const char state = StateOf(pid);
+    RecordProperty(from_map ? "state_at_start_map" : "state_at_start", std::string(1, state));
+    ExpectRanAtWithoutCapabilities(RunProgram(AsNobody(argv)), pid);
+    EXPECT_TRUE(WaitUntilFreed(pid));
+  }
+}
+
+TEST_F(ForkAt, WaitEndsAtTheDeadlineNamingALiveHolder) {
+  BackgroundProcess holder({"sleep", "60"});
+  ASSERT_TRUE(WaitForComm(holder.pid(), "sleep"));
+  const std::string marker = copies_.nobody_dir + "/ran-after-deadline";
+  RunResult result = RunProgram(AsNobody({cap_path(), "fork-at", "--wait", "1",
+                                          std::to_string(holder.pid()), "--", "touch", marker}));
+  ExpectOneErrorLine(result, "after waiting 1 s, PID " + std::to_string(holder.pid()) +
+                                 " is held by process 'sleep' (uid 0); nothing ran");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+// crpid waits without the capability in its effective set, and SIGTERM ends
+// the wait: one line, 128+15, nothing ran.
+TEST_F(ForkAt, SigtermEndsTheWait) {
+  BackgroundProcess holder({"sleep", "60"});
+  ASSERT_TRUE(WaitForComm(holder.pid(), "sleep"));
+  const std::string marker = copies_.nobody_dir + "/ran-after-sigterm";
+  BackgroundProcess crpid(AsNobody({cap_path(), "fork-at", "--wait", "60",
+                                    std::to_string(holder.pid()), "--", "touch", marker}));
+  const std::string proc = "/proc/" + std::to_string(crpid.pid());
+  bool waiting = false;
+  for (int i = 0; i < 3000 && !waiting; ++i) {
+    std::error_code error;
+    waiting = std::filesystem::read_symlink(proc + "/exe", error) == cap_path() &&
+              ReadFileOrEmpty(proc + "/wchan").find("poll") != std::string::npos;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(waiting) << ReadFileOrEmpty(proc + "/wchan");
+  const std::string status = ReadFileOrEmpty(proc + "/status");
+  EXPECT_EQ(CapabilityLine(status, "CapEff"), "CapEff:0000000000000000");
+  EXPECT_EQ(CapabilityLine(status, "CapPrm"), "CapPrm:0000010000000000");
+  ::kill(crpid.pid(), SIGTERM);
+  EXPECT_EQ(crpid.Wait(), 128 + SIGTERM);
+  EXPECT_EQ(crpid.Stdout(), "");
+  EXPECT_EQ(crpid.Stderr(), "crpid: fork-at: SIGTERM while waiting for PID " +
+                                std::to_string(holder.pid()) + " to be free; nothing ran\n");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+TEST_F(ForkAt, CheckSaysFreeOrWhatHoldsEachPid) {
+  BackgroundProcess holder({"sleep", "60"});
+  ASSERT_TRUE(WaitForComm(holder.pid(), "sleep"));
+  const pid_t free_pid = FreePid();
+  const std::string held = std::to_string(holder.pid());
+  const std::string free = std::to_string(free_pid);
+  RunResult all_free = RunProgram(AsNobody({cap_path(), "fork-at", "--check", free}));
+  EXPECT_EQ(all_free.exit_code, 0) << all_free.err;
+  EXPECT_EQ(all_free.out, free + ": free\n");
+  EXPECT_EQ(all_free.err, "");
+  RunResult one_held = RunProgram(AsNobody({cap_path(), "fork-at", "--check", free, held + ",5"}));
+  EXPECT_EQ(one_held.exit_code, 1) << one_held.err;
+  EXPECT_EQ(one_held.out, free + ": free\n" + held + ": held by process 'sleep' (uid 0)\n");
+  EXPECT_EQ(one_held.err, "");
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + free));
+
+  RunResult json = RunProgram(AsNobody({cap_path(), "fork-at", "--check", "--json", free, held}));
+  EXPECT_EQ(json.exit_code, 1) << json.err;
+  const auto document = nlohmann::json::parse(json.out);
+  EXPECT_EQ(document["free"], false);
+  ASSERT_EQ(document["pids"].size(), 2u);
+  EXPECT_EQ(document["pids"][0]["holder"], "free");
+  EXPECT_EQ(document["pids"][1]["holder"], "process");
+  EXPECT_EQ(document["pids"][1]["process"]["comm"], "sleep");
+  EXPECT_EQ(document["pids"][1]["process"]["uid"], 0);
+
+  // From a PID map: every line without a key, the key's line with one.
+  const std::string map = copies_.nobody_dir + "/check.map";
+  std::ofstream(map) << "0 " << free << "\n1 " << held << "\n";
+  ::chown(map.c_str(), kNobody, kNobody);
+  RunResult whole = RunProgram(AsNobody({cap_path(), "fork-at", "--check", "--pid-map", map}));
+  EXPECT_EQ(whole.exit_code, 1) << whole.err;
+  EXPECT_EQ(whole.out, one_held.out);
+  RunResult keyed = RunProgram(
+      AsNobody({cap_path(), "fork-at", "--check", "--pid-map", map, "--key", "0"}));
+  EXPECT_EQ(keyed.exit_code, 0) << keyed.err;
+  EXPECT_EQ(keyed.out, free + ": free\n");
+
+  ExpectOneErrorLine(RunProgram(AsNobody({cap_path(), "fork-at", "--json", free, "--", "true"})),
+                     "--json goes with --check");
+  ExpectOneErrorLine(RunProgram(AsNobody({cap_path(), "fork-at", "--check"})),
+                     "--check needs a PID");
+}
+
+// --check creates no process: in a PID namespace of its own, the counter
+// of the namespace's last PID stays at crpid's own (2, after the shell's 1).
+TEST_F(ForkAt, CheckCreatesNoProcess) {
+  RunResult result = RunProgram(AsNobody(
+      {"unshare", "-Urpf", "--mount-proc", "sh", "-c",
+       nocap_path() + " fork-at --check 50 1; echo status=$?; "
+                      "read last < /proc/sys/kernel/ns_last_pid; echo last=$last"}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "50: free\n1: held by process 'sh' (uid 0)\nstatus=1\nlast=2\n");
+  EXPECT_EQ(result.err, "");
 }
 
 }  // namespace

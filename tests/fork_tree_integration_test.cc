@@ -106,9 +106,9 @@ class ForkTree : public InstalledCrpidTest {
     if (!saved_.empty()) KillAndReap(PidsOf(ReadJson(saved_)));
   }
 
-  // Builds the tree as `uid`, saves it with crpid as that user, kills it.
-  // Returns the saved file.
-  std::string BuildSaveAndKill(bool as_nobody) {
+  // Builds the tree as `uid`, saves it with crpid as that user, kills it
+  // and (unless told not to) reaps it. Returns the saved file.
+  std::string BuildSaveAndKill(bool as_nobody, bool reap = true) {
     const std::string pids = copies_.nobody_dir + "/pids" + std::to_string(counter_);
     saved_ = copies_.nobody_dir + "/tree" + std::to_string(counter_++) + ".json";
     // Started in a directory its user can enter: fork-tree restores cwds.
@@ -134,8 +134,12 @@ class ForkTree : public InstalledCrpidTest {
     RunResult saved = RunProgram(as_nobody ? AsNobody(save) : save);
     EXPECT_EQ(saved.exit_code, 0) << saved.err;
     EXPECT_EQ(saved.err, "");
-    KillAndReap(PidsOf(ReadJson(saved_)));
-    builder.Wait();
+    if (reap) {
+      KillAndReap(PidsOf(ReadJson(saved_)));
+    } else {
+      for (long pid : PidsOf(ReadJson(saved_))) ::kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+    builder.Wait();  // the root: reaped either way
     return saved_;
   }
 
@@ -226,7 +230,9 @@ TEST_F(ForkTree, RoundTripWithNsLastPidWhereClone3IsMissing) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     restored = RunProgram(argv);
     if (restored.exit_code == 0) break;
-    EXPECT_THAT(restored.err, HasSubstr("is already in use; nothing ran"));
+    EXPECT_THAT(restored.err, HasSubstr("; nothing ran"));
+    EXPECT_THAT(restored.err, ::testing::AnyOf(HasSubstr(" is held by "),
+                                               HasSubstr(" was in use a moment ago")));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
@@ -269,7 +275,7 @@ TEST_F(ForkTree, TakenPidInTheMiddleLeavesNothing) {
   ASSERT_TRUE(WaitForComm(static_cast<pid_t>(middle), "sleep"));
   RunResult result = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
   ExpectOneErrorLine(result, "fork-tree",
-                     "PID " + std::to_string(middle) + " (held by 'sleep') is already in use");
+                     "PID " + std::to_string(middle) + " is held by process 'sleep' (uid 0); nothing ran");
   for (long pid : PidsOf(tree)) {
     if (pid != middle) {
       EXPECT_FALSE(Exists(pid)) << pid;
@@ -513,6 +519,108 @@ TEST_F(ForkTree, SaveOfAnotherUsersTreeSaysWhatIsMissing) {
   EXPECT_TRUE(tree["processes"][0]["cwd"].is_null());
   EXPECT_EQ(tree["processes"][0]["argv"], Json({"sleep", "31"}));
   EXPECT_THAT(result.err, HasSubstr("would not show"));
+}
+
+
+// --- What holds a PID, --wait, --check (issue 18) ---
+
+char ProcState(long pid) {
+  const std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+}
+
+// The PIDs the tree's restore takes, as --check prints them: its processes'
+// and the placeholder's for group E (its leader had exited).
+std::set<long> NeededPids(const Json& tree) {
+  std::set<long> pids;
+  for (const Json& p : tree["processes"]) {
+    pids.insert(p["pid"].get<long>());
+    pids.insert(p["pgid"].get<long>());
+    pids.insert(p["sid"].get<long>());
+  }
+  return pids;
+}
+
+// Killed and restored at once: the killed processes are zombies until
+// their reaper (this test, a child subreaper, standing in for PID 1, which
+// reaps 1-2 s late) reaps them, and the root's PID, reaped already, is still
+// their session and group ID. Without --wait crpid says so; with it,
+// fork-tree waits until they are reaped and restores the tree.
+TEST_F(ForkTree, KilledTreeRestoredAtOnceWithWait) {
+  const std::string file = BuildSaveAndKill(true, /*reap=*/false);
+  const Json tree = ReadJson(file);
+  const long root = tree["root"].get<long>();
+  std::vector<long> zombies;
+  for (long pid : PidsOf(tree)) {
+    if (pid != root) zombies.push_back(pid);
+  }
+  RunResult check = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--check", file}));
+  EXPECT_EQ(check.exit_code, 1) << check.err;
+  EXPECT_THAT(check.out, HasSubstr(std::to_string(root) + ": held as the session and "
+                                   "process-group ID of PID "));
+  EXPECT_THAT(check.out, HasSubstr("(zombie, uid 65534)"));
+  EXPECT_THAT(check.out, HasSubstr(": held by a zombie of 'sleep' (uid 65534) that its parent, "
+                                   "PID " + std::to_string(::getpid())));
+  EXPECT_EQ(check.err, "");
+
+  RunResult at_once = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
+  ExpectOneErrorLine(at_once, "fork-tree", "; nothing ran");
+  EXPECT_THAT(at_once.err, HasSubstr("zombie"));
+  for (long pid : zombies) EXPECT_EQ(ProcState(pid), 'Z') << pid;
+
+  BackgroundProcess restore(
+      AsNobody({copies_.with_ep, "fork-tree", "--wait", "30", "--detach", file}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (long pid : zombies) ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+  ASSERT_EQ(restore.Wait(60), 0) << restore.Stderr();
+  EXPECT_EQ(restore.Stdout(), std::to_string(root) + "\n");
+  ExpectRestored(file, true);
+}
+
+TEST_F(ForkTree, CheckOfATreeFileCreatesNothing) {
+  const std::string file = BuildSaveAndKill(true);
+  const Json tree = ReadJson(file);
+  const std::set<long> needed = NeededPids(tree);
+  RunResult check = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--check", file}));
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  std::string expected;
+  for (long pid : needed) expected += std::to_string(pid) + ": free\n";
+  EXPECT_EQ(check.out, expected);
+  EXPECT_EQ(check.err, "");
+  for (long pid : needed) EXPECT_FALSE(Exists(pid)) << pid;
+
+  // One PID held: exit 1, that line says by what; JSON for scripts.
+  const long middle = *std::next(needed.begin());
+  RunResult holder = RunProgram({copies_.without, "fork-at", "--detach", std::to_string(middle),
+                                 "--", "sleep", "60"});
+  ASSERT_EQ(holder.exit_code, 0) << holder.err;
+  ASSERT_TRUE(WaitForComm(static_cast<pid_t>(middle), "sleep"));
+  RunResult held = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--check", "--json", file}));
+  EXPECT_EQ(held.exit_code, 1) << held.err;
+  const Json document = Json::parse(held.out);
+  EXPECT_EQ(document["free"], false);
+  ASSERT_EQ(document["pids"].size(), needed.size());
+  for (const Json& entry : document["pids"]) {
+    if (entry["pid"].get<long>() == middle) {
+      EXPECT_EQ(entry["holder"], "process");
+      EXPECT_EQ(entry["text"], "held by process 'sleep' (uid 0)");
+    } else {
+      EXPECT_EQ(entry["holder"], "free") << entry.dump();
+    }
+  }
+
+  // --wait with a live holder ends at the deadline naming it; nothing ran.
+  RunResult waited = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--wait", "1", file}));
+  ExpectOneErrorLine(waited, "fork-tree",
+                     "after waiting 1 s, PID " + std::to_string(middle) +
+                         " is held by process 'sleep' (uid 0); nothing ran");
+  for (long pid : needed) {
+    if (pid != middle) {
+      EXPECT_FALSE(Exists(pid)) << pid;
+    }
+  }
+  KillAndReap({middle});
 }
 
 }  // namespace

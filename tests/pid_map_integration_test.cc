@@ -76,7 +76,7 @@ TEST_F(PidMap, TakenPidNamesTheHolderAndRunsNothing) {
   const std::string map = WriteMap("0 " + std::to_string(pid) + "\n");
   RunResult result = RunProgram(ForkAtFromMap("0", {"--pid-map", map}));
   ExpectOneErrorLine(result, "fork-at",
-                     "PID " + std::to_string(pid) + " (held by 'sleep') is already in use");
+                     "PID " + std::to_string(pid) + " is held by process 'sleep' (uid 0)");
   ::kill(holder.pid(), SIGTERM);
   holder.Wait();
 }

@@ -130,7 +130,9 @@ pid_t FreePid(int margin) {
     if (candidate >= pid_max - 10) candidate = 400 + static_cast<long>(random() % 2000);
     if (candidate > last - 10 && candidate < last + margin / 2) continue;
     struct stat st;
-    if (::stat(("/proc/" + std::to_string(candidate)).c_str(), &st) != 0) {
+    // Free as a process-group ID too (a group outlives its leader).
+    if (::stat(("/proc/" + std::to_string(candidate)).c_str(), &st) != 0 &&
+        ::kill(-static_cast<pid_t>(candidate), 0) != 0 && errno == ESRCH) {
       return static_cast<pid_t>(candidate);
     }
   }
