@@ -279,7 +279,11 @@ check_restored() {
 hold_pid() {
   in_node node3 "$tmp/bin/crpid" fork-at "$rank_pid" -- sleep 300 >"$tmp/log/holder.out" 2>&1 &
   holder_pid=$!
-  for _ in $(seq 50); do in_node node3 test -e "/proc/$rank_pid" && break; sleep 0.1; done
+  # Until crpid's child has exec'd, its comm is crpid's.
+  for _ in $(seq 100); do
+    [[ $(in_node node3 cat "/proc/$rank_pid/comm" 2>/dev/null) == sleep ]] && break
+    sleep 0.1
+  done
   check "holder at PID $rank_pid on node3" \
     test "$(in_node node3 cat "/proc/$rank_pid/comm" 2>/dev/null)" = sleep
   holder_pids="$rank_pid $(in_node node3 ps -o ppid= -p "$rank_pid")"
