@@ -44,6 +44,23 @@ TEST(CliErrors, ControlCharactersStayOnOneLine) {
   EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
 }
 
+TEST(CliErrors, WaitAndCheckOptions) {
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--wait", "-1", "5", "--", "true"}),
+                     "--wait: Value -1 not in range 0 to 86400");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-tree", "--wait", "x", "f"}),
+                     "--wait: Value x not in range 0 to 86400");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--json", "5", "--", "true"}),
+                     "fork-at: --json goes with --check");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-tree", "--json", "f"}),
+                     "fork-tree: --json goes with --check");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--check", "--detach", "5"}),
+                     "fork-at: --check runs nothing");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--check", "5", "x"}),
+                     "fork-at: PID 'x' is not a number");
+  ExpectOneErrorLine(RunProgram({kCrpid, "fork-tree", "--check", "/nonexistent/tree"}),
+                     "fork-tree: ");
+}
+
 TEST(CliErrors, PidZeroAndNegative) {
   ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "0", "--", "true"}),
                      "PID 0 is not positive");
