@@ -13,7 +13,7 @@
 #      job fails after the check step, saying what holds the PID; no rank
 #      started anywhere, nothing left on any node;
 #      Submitted with --exclude=node4, it fails too: two nodes would be
-#      left for it;
+#      left for it; and with --nodelist=node[1-3]: it cannot move;
 #   4. the same with the default attempts: the job requeues itself
 #      excluding node3 and is restored on node[1-2,4], every rank at its
 #      PID; nothing started on node3, nothing left anywhere;
@@ -320,7 +320,8 @@ check "no rank started" fails grep -q '^restored ' "$out"
 check "nothing of the failed job is left on any node" nodes_clean
 
 # 3b. The same, submitted without node4: node3 excluded too, two nodes
-# would be left for a 3-node job, so it is not requeued.
+# would be left for a 3-node job, so it is not requeued; submitted for
+# node[1-3], it cannot move off node3.
 extra_export="PID_WAIT=2"
 check "restore job with PID $rank_pid held on node3, submitted with --exclude=node4, failed" \
   fails submit "$tmp/example/restore.sbatch" restore-too-few.out --exclude=node4
@@ -328,6 +329,15 @@ show restore-too-few
 out=$tmp/job/restore-too-few.out
 check "it says too few nodes are left to requeue" grep -qx \
   "restore: not requeued: partition debug has 2 nodes outside node\[3-4\], the job needs 3; nothing was started" "$out"
+check "not requeued (Restarts=$(job_field Restarts)), no rank started" \
+  test "$(job_field Restarts)" = 0 -a -z "$(grep '^restored ' "$out")"
+check "nothing of the failed job is left on any node" nodes_clean
+check "restore job with PID $rank_pid held on node3, submitted with --nodelist=node[1-3], failed" \
+  fails submit "$tmp/example/restore.sbatch" restore-pinned.out --nodelist='node[1-3]'
+show restore-pinned
+out=$tmp/job/restore-pinned.out
+check "it says the job cannot move off node3" grep -qx \
+  "restore: not requeued: the job was submitted for node3 (--nodelist); submit it with --nodes only; nothing was started" "$out"
 check "not requeued (Restarts=$(job_field Restarts)), no rank started" \
   test "$(job_field Restarts)" = 0 -a -z "$(grep '^restored ' "$out")"
 check "nothing of the failed job is left on any node" nodes_clean
