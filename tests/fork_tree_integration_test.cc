@@ -619,6 +619,24 @@ TEST_F(ForkTree, CheckOfATreeFileCreatesNothing) {
     }
   }
 
+  // SIGTERM ends a wait: one line, 128+15, nothing created.
+  BackgroundProcess waiting(AsNobody({copies_.with_ep, "fork-tree", "--wait", "60", file}));
+  const std::string proc = "/proc/" + std::to_string(waiting.pid());
+  bool in_poll = false;
+  for (int i = 0; i < 3000 && !in_poll; ++i) {
+    std::error_code error;
+    in_poll = std::filesystem::read_symlink(proc + "/exe", error) == copies_.with_ep &&
+              ReadFileOrEmpty(proc + "/wchan").find("poll") != std::string::npos;
+    if (!in_poll) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(in_poll);
+  EXPECT_EQ(CapabilitySets(waiting.pid()).find("CapEff:0000000000000000") != std::string::npos,
+            true);
+  ::kill(waiting.pid(), SIGTERM);
+  EXPECT_EQ(waiting.Wait(), 128 + SIGTERM);
+  EXPECT_EQ(waiting.Stderr(), "crpid: fork-tree: SIGTERM while waiting for " +
+                                  std::to_string(needed.size()) + " PIDs to be free; nothing ran\n");
+
   // --wait with a live holder ends at the deadline naming it; nothing ran.
   RunResult waited = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--wait", "1", file}));
   ExpectOneErrorLine(waited, "fork-tree",
