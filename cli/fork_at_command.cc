@@ -246,7 +246,9 @@ int RunForkAt(const ForkAtArguments& parsed) {
   }
 
   ScopedSignalBlock blocked(ForwardedSignals());
-  if (arguments.wait_seconds >= 0) {
+  // A new PID namespace of crpid's children (unshare -p without --fork) is
+  // empty: nothing to wait for.
+  if (arguments.wait_seconds >= 0 && ChildrenShareOwnPidNamespace()) {
     // Only the innermost PID is in this namespace's /proc.
     if (Status can_tell = ProcCanTell("--wait"); !can_tell) {
       return ReportError(kContext, can_tell.error());

@@ -805,7 +805,7 @@ Error Coordinator::DescribeFailure() {
     case kStepCreate: {
       // What holds it now; an ns_last_pid fork that kept landing elsewhere
       // (EBUSY) may have met a group or session ID, not other forks.
-      const PidHolder holder = FindPidHolder(pid);
+      const PidHolder holder = err == EEXIST || err == EBUSY ? FindPidHolder(pid) : PidHolder{};
       if ((err == EEXIST || err == EBUSY) && !holder.free()) {
         return Error{ErrorKind::kBusy, EEXIST, DescribeHolder(holder) + "; nothing ran",
                      HolderRemedy(holder)};

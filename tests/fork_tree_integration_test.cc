@@ -619,6 +619,24 @@ TEST_F(ForkTree, CheckOfATreeFileCreatesNothing) {
     }
   }
 
+  // SIGTERM ends a wait: one line, 128+15, nothing created.
+  BackgroundProcess waiting(AsNobody({copies_.with_ep, "fork-tree", "--wait", "60", file}));
+  const std::string proc = "/proc/" + std::to_string(waiting.pid());
+  bool in_poll = false;
+  for (int i = 0; i < 3000 && !in_poll; ++i) {
+    std::error_code error;
+    in_poll = std::filesystem::read_symlink(proc + "/exe", error) == copies_.with_ep &&
+              ReadFileOrEmpty(proc + "/wchan").find("poll") != std::string::npos;
+    if (!in_poll) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(in_poll);
+  EXPECT_EQ(CapabilitySets(waiting.pid()).find("CapEff:0000000000000000") != std::string::npos,
+            true);
+  ::kill(waiting.pid(), SIGTERM);
+  EXPECT_EQ(waiting.Wait(), 128 + SIGTERM);
+  EXPECT_EQ(waiting.Stderr(), "crpid: fork-tree: SIGTERM while waiting for " +
+                                  std::to_string(needed.size()) + " PIDs to be free; nothing ran\n");
+
   // --wait with a live holder ends at the deadline naming it; nothing ran.
   RunResult waited = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--wait", "1", file}));
   ExpectOneErrorLine(waited, "fork-tree",
@@ -630,6 +648,46 @@ TEST_F(ForkTree, CheckOfATreeFileCreatesNothing) {
     }
   }
   KillAndReap({middle});
+}
+
+// The group placeholder the tree needs (group E, whose leader had exited)
+// meets an orphaned process group of another user at that PID: no process
+// has PID E, but it is the group and session ID of a live one.
+TEST_F(ForkTree, GroupPlaceholderAtAnOrphanedGroupIdNamesItsMember) {
+  const std::string file = BuildSaveAndKill(true);
+  const Json tree = ReadJson(file);
+  std::set<long> pids;
+  for (long pid : PidsOf(tree)) pids.insert(pid);
+  long group = 0;
+  for (const Json& p : tree["processes"]) {
+    if (pids.count(p["pgid"].get<long>()) == 0) group = p["pgid"].get<long>();
+  }
+  ASSERT_NE(group, 0);
+  ASSERT_FALSE(Exists(group));
+  // Root's process at PID E leads a new session and group, starts a member
+  // and exits (fork-at reaps it): the member lives on, orphaned.
+  RunResult outside = RunProgram({copies_.without, "fork-at", std::to_string(group), "--",
+                                  "setsid", "sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"});
+  ASSERT_EQ(outside.exit_code, 0) << outside.err;
+  const long member = std::atol(outside.out.c_str());
+  ASSERT_GT(member, 0);
+  ASSERT_EQ(::getpgid(static_cast<pid_t>(member)), group);
+  const std::string holder = "PID " + std::to_string(group) +
+                             " is held as the session and process-group ID of PID " +
+                             std::to_string(member) + " 'sleep' (uid 0)";
+  RunResult restored = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
+  ExpectOneErrorLine(restored, "fork-tree", holder + "; nothing ran");
+  for (long pid : pids) EXPECT_FALSE(Exists(pid)) << pid;
+  RunResult check = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--check", file}));
+  EXPECT_EQ(check.exit_code, 1) << check.err;
+  EXPECT_THAT(check.out, HasSubstr(std::to_string(group) + ": " + holder.substr(holder.find("held"))));
+  ::kill(static_cast<pid_t>(member), SIGKILL);
+  // Adopted by this test (a child subreaper) or PID 1: reaped either way.
+  for (int i = 0; i < 6000 && Exists(member); ++i) {
+    ::waitpid(static_cast<pid_t>(member), nullptr, WNOHANG);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(Exists(member));
 }
 
 }  // namespace
