@@ -15,6 +15,7 @@
 #include "src/fork_tree.h"
 #include "src/process_tree.h"
 #include "src/procfs.h"
+#include "src/steering_file.h"
 #include "src/supervise.h"
 #include "src/unique_fd.h"
 
@@ -50,24 +51,25 @@ void WarnAboutGaps(const ProcessTree& tree) {
   }
 }
 
-Result<std::string> ReadTreeFile(const std::string& path) {
-  // O_NONBLOCK: a FIFO must not block crpid; only regular files are read.
-  auto fd = OpenFile(path, O_RDONLY | O_NONBLOCK);
-  if (!fd) return fd.error();
-  struct stat st = {};
-  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "cannot stat " + path);
-  if (!S_ISREG(st.st_mode)) {
-    return Error{ErrorKind::kInvalidInput, 0, path + " is not a regular file",
-                 "give the file 'crpid tree save' wrote"};
+// Other users' processes in a saved tree: fork-tree refuses them unless
+// told to run their commands as the caller. One line naming them.
+void WarnAboutOtherUsers(const ProcessTree& tree) {
+  constexpr size_t kNamed = 8;
+  const uid_t self = ::getuid();
+  std::string named;
+  size_t others = 0;
+  for (const TreeProcess& process : tree.processes) {
+    if (!process.uid || *process.uid == self) continue;
+    if (++others <= kNamed) {
+      named += fmt::format("{}PID {} uid {}", named.empty() ? "" : ", ", process.pid,
+                           *process.uid);
+    }
   }
-  if (static_cast<size_t>(st.st_size) > kMaxTreeFileBytes) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 path + " is larger than " + std::to_string(kMaxTreeFileBytes >> 20) + " MiB",
-                 "give the file 'crpid tree save' wrote"};
-  }
-  auto text = ReadAll(fd->get());
-  if (!text) return SystemError(text.error().err, "cannot read " + path);
-  return text;
+  if (others == 0) return;
+  if (others > kNamed) named += fmt::format(" and {} more", others - kNamed);
+  spdlog::warn("{} of {} processes belong to other users than you (uid {}): {}; fork-tree "
+               "refuses them unless given --run-others-commands-as-me",
+               others, tree.processes.size(), self, named);
 }
 
 Result<pid_t> ParseRootPid(const std::string& text) {
@@ -108,6 +110,13 @@ CLI::App* RegisterForkTree(CLI::App& app, ForkTreeArguments& arguments) {
       ->check(CLI::IsMember({"auto", "clone3", "ns-last-pid"}));
   command->add_flag("--detach", arguments.detach,
                     "print the root's PID and return once every command runs");
+  command->add_flag("--run-others-commands-as-me", arguments.run_others_commands_as_me,
+                    "restore entries tree save recorded as other users' processes too, "
+                    "running the commands they chose as you (refused by default)");
+  command->add_flag("--flatten-pid-namespaces", arguments.flatten_pid_namespaces,
+                    "recreate processes saved inside a nested PID namespace at their "
+                    "outer PIDs, in crpid's namespace, without the nested one "
+                    "(refused by default)");
   command->add_option("FILE", arguments.file, "a file 'crpid tree save' wrote (may be edited)")
       ->required();
   command->footer(
@@ -146,6 +155,7 @@ int RunTreeSave(const TreeSaveArguments& arguments) {
     }
   }
   WarnAboutGaps(*tree);
+  WarnAboutOtherUsers(*tree);
   spdlog::debug("saved {} processes under PID {}", tree->processes.size(), *root);
   return kExitOk;
 }
@@ -153,14 +163,29 @@ int RunTreeSave(const TreeSaveArguments& arguments) {
 int RunForkTree(const ForkTreeArguments& arguments) {
   auto capabilities = StartUp();
   if (!capabilities) return ReportError(kForkTreeContext, capabilities.error());
-  // Read with an empty effective set: the user's own access rights.
-  auto text = ReadTreeFile(arguments.file);
+  // Read with an empty effective set: the user's own access rights. The
+  // file chooses PIDs and commands: the rule of src/steering_file.h.
+  auto text = ReadSteeringFile(arguments.file, "tree file", kMaxTreeFileBytes);
   if (!text) return ReportError(kForkTreeContext, text.error());
   auto tree = ParseProcessTree(*text);
   if (!tree) {
     Error error = tree.error();
     error.message = arguments.file + ": " + error.message;
     return ReportError(kForkTreeContext, error);
+  }
+  if (!arguments.run_others_commands_as_me) {
+    if (Status own = CheckEntriesAreCallers(*tree, ::getuid()); !own) {
+      Error error = own.error();
+      error.message = arguments.file + ": " + error.message;
+      return ReportError(kForkTreeContext, error);
+    }
+  }
+  if (!arguments.flatten_pid_namespaces) {
+    if (Status flat = CheckNoNestedPidNamespaces(*tree); !flat) {
+      Error error = flat.error();
+      error.message = arguments.file + ": " + error.message;
+      return ReportError(kForkTreeContext, error);
+    }
   }
   ScopedSignalBlock blocked(ForwardedSignals());
   ForkTreeRequest request;

@@ -18,6 +18,8 @@ struct ForkTreeArguments {
   std::string file;
   std::string method = "auto";
   bool detach = false;
+  bool run_others_commands_as_me = false;  // entries of other uids
+  bool flatten_pid_namespaces = false;     // entries with several NSpids
 };
 
 // Registers `tree` (with its subcommand `save`); returns the `save` app.
