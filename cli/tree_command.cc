@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <map>
+#include <vector>
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
@@ -174,7 +175,9 @@ int RunForkTree(const ForkTreeArguments& arguments) {
     return ReportError(kForkTreeContext, error);
   }
   if (!arguments.run_others_commands_as_me) {
-    if (Status own = CheckEntriesAreCallers(*tree, ::getuid()); !own) {
+    std::vector<uid_t> callers = {::getuid()};
+    if (auto outside = UidInParentUserNamespace()) callers.push_back(*outside);
+    if (Status own = CheckEntriesAreCallers(*tree, callers); !own) {
       Error error = own.error();
       error.message = arguments.file + ": " + error.message;
       return ReportError(kForkTreeContext, error);

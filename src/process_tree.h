@@ -76,11 +76,14 @@ std::string ProcessTreeToJson(const ProcessTree& tree);
 // kInvalidInput with one line naming the first problem.
 Result<ProcessTree> ParseProcessTree(std::string_view text);
 
-// Entries recorded as another user's processes (uid given and not caller):
-// their argv, cwd and environment were chosen by that user, and fork-tree
-// would run them as the caller. kPermission naming the first such entry,
-// its PID and both uids; Ok when every entry is the caller's or gives no uid.
-Status CheckEntriesAreCallers(const ProcessTree& tree, uid_t caller);
+// Entries recorded as another user's processes (uid given and none of
+// caller_uids): their argv, cwd and environment were chosen by that user,
+// and fork-tree would run them as the caller. caller_uids: the caller's uid
+// first, then the same user as the parent user namespace numbers it (a tree
+// saved on the host and restored inside `unshare -Ur`). kPermission naming
+// the first such entry, its PID and both uids; Ok when every entry is the
+// caller's or gives no uid.
+Status CheckEntriesAreCallers(const ProcessTree& tree, const std::vector<uid_t>& caller_uids);
 
 // Entries saved inside a nested PID namespace (more than one NSpid): crpid
 // recreates PIDs in its own namespace only, so restoring one at its outer

@@ -52,6 +52,9 @@ Result<std::string> ReadAll(int fd, size_t max_bytes, const std::string& name) {
     // One byte past the bound tells "more" from "exactly max_bytes".
     const size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
     ssize_t n = ::read(fd, buf, want);
+    // Some files read only in whole records (/proc/PID/pagemap: 8 bytes,
+    // EINVAL for less): one buffer at most then.
+    if (n < 0 && errno == EINVAL && want < sizeof buf) n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
       return SystemError(errno, "cannot read " + name);

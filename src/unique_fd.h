@@ -45,8 +45,9 @@ Result<Pipe> MakePipe();
 inline constexpr size_t kMaxSmallFileBytes = 1u << 20;
 
 // Reads until EOF, retrying on EINTR, but never more than max_bytes + 1
-// bytes: a file's st_size says nothing (/proc/self/pagemap: 0, and 256 GiB
-// to read). More than max_bytes: kInvalidInput with EFBIG, "NAME holds more
+// bytes (a file read only in whole records, such as pagemap: at most 4 KiB
+// past the bound): a file's st_size says nothing (/proc/self/pagemap: 0,
+// and 256 GiB to read). More than max_bytes: kInvalidInput with EFBIG, "NAME holds more
 // than max_bytes bytes" (name says what was read, e.g. the path). Another
 // read error: its errno. Async-signal-safe variants below.
 Result<std::string> ReadAll(int fd, size_t max_bytes, const std::string& name);
