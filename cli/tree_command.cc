@@ -68,7 +68,7 @@ void WarnAboutOtherUsers(const ProcessTree& tree) {
   }
   if (others == 0) return;
   if (others > kNamed) named += fmt::format(" and {} more", others - kNamed);
-  spdlog::warn("{} of {} processes belong to other users than you (uid {}): {}; fork-tree "
+  spdlog::warn("{} of {} processes belong to users other than you (uid {}): {}; fork-tree "
                "refuses them unless given --run-others-commands-as-me",
                others, tree.processes.size(), self, named);
 }
@@ -168,27 +168,20 @@ int RunForkTree(const ForkTreeArguments& arguments) {
   // file chooses PIDs and commands: the rule of src/steering_file.h.
   auto text = ReadSteeringFile(arguments.file, "tree file", kMaxTreeFileBytes);
   if (!text) return ReportError(kForkTreeContext, text.error());
-  auto tree = ParseProcessTree(*text);
-  if (!tree) {
-    Error error = tree.error();
+  // The file's problems name the file.
+  const auto refuse = [&arguments](Error error) {
     error.message = arguments.file + ": " + error.message;
     return ReportError(kForkTreeContext, error);
-  }
+  };
+  auto tree = ParseProcessTree(*text);
+  if (!tree) return refuse(tree.error());
   if (!arguments.run_others_commands_as_me) {
     std::vector<uid_t> callers = {::getuid()};
     if (auto outside = UidInParentUserNamespace()) callers.push_back(*outside);
-    if (Status own = CheckEntriesAreCallers(*tree, callers); !own) {
-      Error error = own.error();
-      error.message = arguments.file + ": " + error.message;
-      return ReportError(kForkTreeContext, error);
-    }
+    if (Status own = CheckEntriesAreCallers(*tree, callers); !own) return refuse(own.error());
   }
   if (!arguments.flatten_pid_namespaces) {
-    if (Status flat = CheckNoNestedPidNamespaces(*tree); !flat) {
-      Error error = flat.error();
-      error.message = arguments.file + ": " + error.message;
-      return ReportError(kForkTreeContext, error);
-    }
+    if (Status flat = CheckNoNestedPidNamespaces(*tree); !flat) return refuse(flat.error());
   }
   ScopedSignalBlock blocked(ForwardedSignals());
   ForkTreeRequest request;

@@ -517,7 +517,7 @@ TEST_F(ForkTree, TreeFilesFollowTheTrustRule) {
   ASSERT_EQ(::lchown(planted.c_str(), 1234, 1234), 0);
   expect_refused(planted, "the symlink '" + planted.substr(planted.rfind('/') + 1) +
                               "' on its way is owned by uid 1234, not by you (uid 65534) or root");
-  expect_refused("/proc/self/environ", "tree file /proc/self/environ is on procfs");
+  expect_refused("/proc/self/status", "tree file /proc/self/status is on procfs");
   expect_refused("/sys/kernel/mm/transparent_hugepage/enabled", "is on sysfs");
   // {"pid": A, …, "pid": B}: which one a reader sees depends on the reader.
   std::string text = tree.dump();
@@ -542,17 +542,24 @@ TEST_F(ForkTree, TreeFilesFollowTheTrustRule) {
 // under ulimit -v, died of an uncaught std::bad_alloc (SIGABRT, two lines).
 TEST_F(ForkTree, PagemapIsRefusedInBoundedMemory) {
   CRPID_SKIP_IN_SANITIZER_BUILD("ASan's shadow memory does not fit under ulimit -v");
-  for (const std::string& path : {std::string("/proc/self/pagemap"),
-                                  copies_.nobody_dir + "/pagemap-link"}) {
-    if (path != "/proc/self/pagemap") {
+  // crpid's own pagemap is root's (it is non-dumpable): one of the user's
+  // own processes, as the user's shell would be.
+  BackgroundProcess sleeper({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "sleep", "60"});
+  ASSERT_TRUE(WaitForComm(sleeper.pid(), "sleep"));
+  const std::string pagemap = "/proc/" + std::to_string(sleeper.pid()) + "/pagemap";
+  for (const std::string& path : {pagemap, copies_.nobody_dir + "/pagemap-link"}) {
+    if (path != pagemap) {
       ::unlink(path.c_str());
-      ASSERT_EQ(::symlink("/proc/self/pagemap", path.c_str()), 0);
+      ASSERT_EQ(::symlink(pagemap.c_str(), path.c_str()), 0);
       ASSERT_EQ(::lchown(path.c_str(), kNobody, kNobody), 0);
     }
     RunResult result = RunProgram(AsNobody({"sh", "-c", "ulimit -v 262144 && exec \"$0\" \"$@\"",
                                             copies_.with_ep, "fork-tree", path}), 60);
     ExpectOneErrorLine(result, "fork-tree", "tree file " + path + " is on procfs");
   }
+  ::kill(sleeper.pid(), SIGKILL);
+  sleeper.Wait();
 }
 
 // A failed allocation anywhere is one line and exit 125, not an abort: a
@@ -642,14 +649,14 @@ TEST_F(ForkTree, SaveOfAnotherUsersTreeSaysWhatIsMissing) {
   EXPECT_EQ(tree["processes"][0]["argv"], Json({"sleep", "31"}));
   EXPECT_THAT(result.err, HasSubstr("would not show"));
   // Issue 17, item 5: one line naming the other users' processes.
-  const std::string warning = "2 of 2 processes belong to other users than you (uid 65534): PID " +
+  const std::string warning = "2 of 2 processes belong to users other than you (uid 65534): PID " +
                               std::to_string(root_tree.pid()) + " uid 0, PID ";
   EXPECT_THAT(result.err, HasSubstr(warning));
   EXPECT_THAT(result.err, HasSubstr("fork-tree refuses them unless given "
                                     "--run-others-commands-as-me\n"));
   size_t lines = 0;
-  for (size_t at = result.err.find("belong to other users"); at != std::string::npos;
-       at = result.err.find("belong to other users", at + 1)) {
+  for (size_t at = result.err.find("belong to users other"); at != std::string::npos;
+       at = result.err.find("belong to users other", at + 1)) {
     ++lines;
   }
   EXPECT_EQ(lines, 1u);
