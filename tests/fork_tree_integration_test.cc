@@ -601,6 +601,27 @@ TEST_F(ForkTree, OtherUsersEntriesAreRefusedUnlessAskedFor) {
               HasSubstr("\nUid:\t0\t0\t0\t0\n"));
 }
 
+// A tree saved on the host restored inside `unshare -Urpf`: its uids (the
+// host's 65534) are the caller's there (uid 0, 65534 outside); another
+// user's entry is still refused.
+TEST_F(ForkTree, HostTreeRestoresInsideUnshareUrpButNotOtherUsersEntries) {
+  const std::string file = BuildSaveAndKill(true);
+  Json tree = ReadJson(file);
+  for (Json& p : tree["processes"]) p["command"] = Json({"true"});
+  const std::string edited = file + ".true";
+  WriteJson(edited, tree);
+  const auto inside = [&] {
+    return RunProgram(AsNobody({"unshare", "-Urpf", "--mount-proc", "sh", "-c",
+                                "\"$0\" fork-tree \"$1\"; exit $?", copies_.without, edited}));
+  };
+  RunResult restored = inside();
+  EXPECT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_EQ(restored.err, "");
+  tree["processes"][2]["uid"] = 1234;
+  WriteJson(edited, tree);
+  ExpectOneErrorLine(inside(), "fork-tree", "was uid 1234's process, not yours (uid 0)");
+}
+
 // Issue 17, item 7: an entry saved inside a nested PID namespace
 // ("nspid": [P, 1]) came back at P in crpid's namespace, exit 0, silently.
 TEST_F(ForkTree, NestedPidNamespaceEntriesAreRefusedUnlessFlattened) {
