@@ -731,7 +731,10 @@ class StrictJsonCheck {
     std::string path;
     for (const JsonFrame& frame : frames_) {
       if (frame.object && !frame.key.empty()) {
-        path += (path.empty() ? "" : ".") + frame.key;
+        // A key may be megabytes long: the one error line stays short.
+        constexpr size_t kShown = 64;
+        path += (path.empty() ? "" : ".") + frame.key.substr(0, kShown) +
+                (frame.key.size() > kShown ? "…" : "");
       } else if (!frame.object && frame.elements > 0) {
         path += "[" + std::to_string(frame.elements - 1) + "]";
       }

@@ -198,6 +198,14 @@ TEST(ParseProcessTree, DuplicateKeysAreRefused) {
   refused = ParseProcessTree(inner);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.error().message, HasSubstr("\"processes[1].pid\" is given twice"));
+  // A huge key is shown cut short.
+  std::string huge = valid;
+  const std::string key = "\"" + std::string(100000, 'k') + "\":1,";
+  huge.insert(1, key + key);
+  refused = ParseProcessTree(huge);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_LT(refused.error().message.size(), 200u);
+  EXPECT_THAT(refused.error().message, HasSubstr("kkk…\" is given twice"));
   // The same key in two different objects is fine.
   EXPECT_TRUE(ParseProcessTree(valid).ok());
 }
