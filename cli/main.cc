@@ -7,6 +7,8 @@
 #include <fmt/core.h>
 
 #include <cstdio>
+#include <exception>
+#include <new>
 #include <string>
 
 #include "cli/check_command.h"
@@ -54,9 +56,52 @@ crpid::Status StartPrivileged() {
   return crpid::Ok{};
 }
 
+// The last resort for an exception nothing caught (one thrown through a
+// noexcept function, or in a thread): the default handler aborts with
+// SIGABRT and two lines. One line and crpid's own exit code instead;
+// write(2) and _exit only, as std::terminate may run anywhere.
+[[noreturn]] void TerminateWithOneLine() {
+  static constexpr char kLine[] =
+      "crpid: internal error: an exception ended crpid; if memory ran out, raise "
+      "ulimit -v or give a smaller input\n";
+  (void)!::write(STDERR_FILENO, kLine, sizeof kLine - 1);
+  ::_exit(crpid::cli::kExitCrpidError);
+}
+
+// A failed allocation (std::bad_alloc: ulimit -v, a huge input) or any other
+// exception out of a subcommand or a CLI11 callback: one line, exit 125.
+int ReportException(const std::string& context, const std::exception* exception) {
+  crpid::Error error{crpid::ErrorKind::kSystem, 0, {}, {}};
+  if (exception != nullptr && dynamic_cast<const std::bad_alloc*>(exception) != nullptr) {
+    error.err = ENOMEM;
+    error.message = "out of memory (std::bad_alloc)";
+    error.hint = "raise the memory limit (ulimit -v, -d) or give a smaller input";
+  } else {
+    error.message = std::string("internal error: ") +
+                    (exception != nullptr ? exception->what() : "an unknown exception");
+    error.hint = "please report it";
+  }
+  return crpid::cli::ReportError(context, error);
+}
+
+int Run(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::set_terminate(TerminateWithOneLine);
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& exception) {
+    return ReportException("start-up", &exception);
+  } catch (...) {
+    return ReportException("start-up", nullptr);
+  }
+}
+
+namespace {
+
+int Run(int argc, char** argv) {
   using namespace crpid::cli;
   if (crpid::Status started = StartPrivileged(); !started) {
     return ReportError("start-up", started.error());
@@ -115,18 +160,28 @@ int main(int argc, char** argv) {
                    .c_str(),
                stderr);
     return kExitCrpidError;
+  } catch (const std::exception& e) {  // thrown by a callback of CLI11's
+    return ReportException(SubcommandName(app), &e);
   }
-  SetUpLogging(verbosity, log_level);
-  // The caller's soft stack limit, which a secure exec clamped (see
-  // src/stack_limit.h); COMMAND and PROGRAM inherit it.
-  if (auto stack = crpid::RestoreCallerStackLimit(); !stack) {
-    return ReportError(SubcommandName(app), stack.error());
+  try {
+    SetUpLogging(verbosity, log_level);
+    // The caller's soft stack limit, which a secure exec clamped (see
+    // src/stack_limit.h); COMMAND and PROGRAM inherit it.
+    if (auto stack = crpid::RestoreCallerStackLimit(); !stack) {
+      return ReportError(SubcommandName(app), stack.error());
+    }
+    if (fork_at_command->parsed()) return RunForkAt(fork_at);
+    if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
+    if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
+    if (check_command->parsed()) return RunCheck(check);
+    if (tree_save_command->parsed()) return RunTreeSave(tree_save);
+    if (fork_tree_command->parsed()) return RunForkTree(fork_tree);
+  } catch (const std::exception& e) {
+    return ReportException(SubcommandName(app), &e);
+  } catch (...) {
+    return ReportException(SubcommandName(app), nullptr);
   }
-  if (fork_at_command->parsed()) return RunForkAt(fork_at);
-  if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
-  if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
-  if (check_command->parsed()) return RunCheck(check);
-  if (tree_save_command->parsed()) return RunTreeSave(tree_save);
-  if (fork_tree_command->parsed()) return RunForkTree(fork_tree);
   return kExitCrpidError;
 }
+
+}  // namespace

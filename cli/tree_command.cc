@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <map>
+#include <vector>
 
 #include "cli/exit_codes.h"
 #include "cli/pid_status.h"
@@ -17,6 +18,7 @@
 #include "src/fork_tree.h"
 #include "src/process_tree.h"
 #include "src/procfs.h"
+#include "src/steering_file.h"
 #include "src/supervise.h"
 #include "src/unique_fd.h"
 
@@ -52,24 +54,25 @@ void WarnAboutGaps(const ProcessTree& tree) {
   }
 }
 
-Result<std::string> ReadTreeFile(const std::string& path) {
-  // O_NONBLOCK: a FIFO must not block crpid; only regular files are read.
-  auto fd = OpenFile(path, O_RDONLY | O_NONBLOCK);
-  if (!fd) return fd.error();
-  struct stat st = {};
-  if (::fstat(fd->get(), &st) != 0) return SystemError(errno, "cannot stat " + path);
-  if (!S_ISREG(st.st_mode)) {
-    return Error{ErrorKind::kInvalidInput, 0, path + " is not a regular file",
-                 "give the file 'crpid tree save' wrote"};
+// Other users' processes in a saved tree: fork-tree refuses them unless
+// told to run their commands as the caller. One line naming them.
+void WarnAboutOtherUsers(const ProcessTree& tree) {
+  constexpr size_t kNamed = 8;
+  const uid_t self = ::getuid();
+  std::string named;
+  size_t others = 0;
+  for (const TreeProcess& process : tree.processes) {
+    if (!process.uid || *process.uid == self) continue;
+    if (++others <= kNamed) {
+      named += fmt::format("{}PID {} uid {}", named.empty() ? "" : ", ", process.pid,
+                           *process.uid);
+    }
   }
-  if (static_cast<size_t>(st.st_size) > kMaxTreeFileBytes) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 path + " is larger than " + std::to_string(kMaxTreeFileBytes >> 20) + " MiB",
-                 "give the file 'crpid tree save' wrote"};
-  }
-  auto text = ReadAll(fd->get());
-  if (!text) return SystemError(text.error().err, "cannot read " + path);
-  return text;
+  if (others == 0) return;
+  if (others > kNamed) named += fmt::format(" and {} more", others - kNamed);
+  spdlog::warn("{} of {} processes belong to users other than you (uid {}): {}; fork-tree "
+               "refuses them unless given --run-others-commands-as-me",
+               others, tree.processes.size(), self, named);
 }
 
 Result<pid_t> ParseRootPid(const std::string& text) {
@@ -118,6 +121,13 @@ CLI::App* RegisterForkTree(CLI::App& app, ForkTreeArguments& arguments) {
                     "create nothing: print for each PID the tree needs 'free' or what "
                     "holds it; exit 0 when all are free, 1 when not");
   command->add_flag("--json", arguments.json, "with --check: print JSON");
+  command->add_flag("--run-others-commands-as-me", arguments.run_others_commands_as_me,
+                    "restore entries tree save recorded as other users' processes too, "
+                    "running the commands they chose as you (refused by default)");
+  command->add_flag("--flatten-pid-namespaces", arguments.flatten_pid_namespaces,
+                    "recreate processes saved inside a nested PID namespace at their "
+                    "outer PIDs, in crpid's namespace, without the nested one "
+                    "(refused by default)");
   command->add_option("FILE", arguments.file, "a file 'crpid tree save' wrote (may be edited)")
       ->required();
   command->footer(
@@ -160,6 +170,7 @@ int RunTreeSave(const TreeSaveArguments& arguments) {
     }
   }
   WarnAboutGaps(*tree);
+  WarnAboutOtherUsers(*tree);
   spdlog::debug("saved {} processes under PID {}", tree->processes.size(), *root);
   return kExitOk;
 }
@@ -179,19 +190,29 @@ int RunForkTree(const ForkTreeArguments& arguments) {
   }
   // --check creates nothing: it keeps no capability, from before the file
   // is read. Otherwise the file is read with an empty effective set: the
-  // user's own access rights.
+  // user's own access rights. The file chooses PIDs and commands: the rule
+  // of src/steering_file.h.
   if (arguments.check) {
     if (Status dropped = DropCapabilitiesForGood(); !dropped) {
       return ReportError(kForkTreeContext, dropped.error());
     }
   }
-  auto text = ReadTreeFile(arguments.file);
+  auto text = ReadSteeringFile(arguments.file, "tree file", kMaxTreeFileBytes);
   if (!text) return ReportError(kForkTreeContext, text.error());
-  auto tree = ParseProcessTree(*text);
-  if (!tree) {
-    Error error = tree.error();
+  // The file's problems name the file.
+  const auto refuse = [&arguments](Error error) {
     error.message = arguments.file + ": " + error.message;
     return ReportError(kForkTreeContext, error);
+  };
+  auto tree = ParseProcessTree(*text);
+  if (!tree) return refuse(tree.error());
+  if (!arguments.run_others_commands_as_me) {
+    std::vector<uid_t> callers = {::getuid()};
+    if (auto outside = UidInParentUserNamespace()) callers.push_back(*outside);
+    if (Status own = CheckEntriesAreCallers(*tree, callers); !own) return refuse(own.error());
+  }
+  if (!arguments.flatten_pid_namespaces) {
+    if (Status flat = CheckNoNestedPidNamespaces(*tree); !flat) return refuse(flat.error());
   }
   if (arguments.check || arguments.wait_seconds >= 0) {
     const char* option = arguments.check ? "--check" : "--wait";
@@ -202,11 +223,7 @@ int RunForkTree(const ForkTreeArguments& arguments) {
   std::vector<pid_t> needed;
   if (arguments.check || arguments.wait_seconds >= 0) {
     auto pids = PidsTreeNeeds(*tree);
-    if (!pids) {
-      Error error = pids.error();
-      error.message = arguments.file + ": " + error.message;
-      return ReportError(kForkTreeContext, error);
-    }
+    if (!pids) return refuse(pids.error());
     needed = std::move(*pids);
   }
   if (arguments.check) {

@@ -21,6 +21,8 @@ struct ForkTreeArguments {
   int wait_seconds = -1;  // --wait SECONDS; -1: not given
   bool check = false;     // --check: say whether the tree's PIDs are free
   bool json = false;      // --json, with --check
+  bool run_others_commands_as_me = false;  // entries of other uids
+  bool flatten_pid_namespaces = false;     // entries with several NSpids
 };
 
 // Registers `tree` (with its subcommand `save`); returns the `save` app.

@@ -255,7 +255,7 @@ ProbeResult RunProbe(const FeatureProbe& probe, const CapabilityState& capabilit
     _exit(0);
   }
   pipe->write_end.Reset();
-  auto report = ReadAll(pipe->read_end.get());
+  auto report = ReadAll(pipe->read_end.get(), 64 << 10, "the probe's report");
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

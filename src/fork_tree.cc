@@ -452,7 +452,8 @@ void NodeMain(const World& w, int node) {
 std::vector<pid_t> OwnChildren() {
   std::vector<pid_t> children;
   const std::string self = std::to_string(::getpid());
-  auto text = ReadFileToString("/proc/" + self + "/task/" + self + "/children");
+  // At most PID_MAX_LIMIT PIDs of up to 7 digits and a blank each.
+  auto text = ReadFileToString("/proc/" + self + "/task/" + self + "/children", 32u << 20);
   if (!text) return children;
   const char* cursor = text->c_str();
   for (;;) {

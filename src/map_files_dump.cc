@@ -790,9 +790,11 @@ Result<nlohmann::json> ReadManifest(const std::string& directory) {
     return DamagedManifest(path, "larger than " +
                                      std::to_string(kMaxManifestBytes >> 20) + " MiB");
   }
-  auto text = ReadAll(fd->get());
-  if (!text) return text.error();
-  if (text->size() > kMaxManifestBytes) {
+  // st_size is only a first filter (a manifest on procfs says 0): the read
+  // itself stops one byte past the bound.
+  auto text = ReadAll(fd->get(), kMaxManifestBytes, path);
+  if (!text && text.error().err != EFBIG) return text.error();
+  if (!text) {
     return DamagedManifest(path, "larger than " +
                                      std::to_string(kMaxManifestBytes >> 20) + " MiB");
   }

@@ -1,16 +1,13 @@
 #include "src/pid_map.h"
 
 #include <fmt/core.h>
-#include <unistd.h>
-
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <map>
 #include <string>
 
 #include "src/fork_at.h"
-#include "src/regular_file.h"
+#include "src/steering_file.h"
 
 namespace crpid {
 namespace {
@@ -139,49 +136,15 @@ Result<std::vector<pid_t>> LookUpPidMap(const std::vector<PidMapEntry>& map,
 }
 
 Result<std::vector<PidMapEntry>> ReadPidMap(const std::string& path) {
-  auto file = OpenRegularFile(path);
-  if (!file) {
-    Error error = file.error();
-    if (error.err == EACCES && error.message.ends_with("not a regular file")) {
-      error.kind = ErrorKind::kInvalidInput;
-      error.hint = "give a PID map that is a regular file";
-    }
+  // A map someone else can write or swap would let them pick the PIDs this
+  // user's command runs at: the rule of src/steering_file.h.
+  auto text = ReadSteeringFile(path, "PID map", kMaxPidMapBytes);
+  if (!text) {
+    Error error = text.error();
+    if (error.err == EFBIG) error.hint = "give one line per task";
     return error;
   }
-  // Like ssh's StrictModes: a map someone else can write would let them pick
-  // the PIDs this user's command runs at.
-  if ((file->st.st_uid != ::getuid() && file->st.st_uid != 0) ||
-      (file->st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 fmt::format("PID map {} can be written by others than you (owner uid {}, "
-                             "mode {:04o})",
-                             path, file->st.st_uid, file->st.st_mode & 07777),
-                 "keep it in a directory of your own, mode 0644 or stricter"};
-  }
-  if (static_cast<size_t>(file->st.st_size) > kMaxPidMapBytes) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 fmt::format("PID map {} is {} bytes, more than {}", path,
-                             file->st.st_size, kMaxPidMapBytes),
-                 "give one line per task"};
-  }
-  // Read at most one byte past the bound: the file may grow meanwhile.
-  std::string text(kMaxPidMapBytes + 1, '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = ::read(file->fd.get(), text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return SystemError(errno, "read " + path);
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  if (got > kMaxPidMapBytes) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 fmt::format("PID map {} grew past {} bytes while read", path,
-                             kMaxPidMapBytes),
-                 "give one line per task"};
-  }
-  text.resize(got);
-  auto map = ParsePidMap(text);
+  auto map = ParsePidMap(*text);
   if (!map) {
     Error error = map.error();
     error.message = fmt::format("PID map {}: {}", path, error.message);

@@ -3,9 +3,9 @@
 // line, `KEY PID[,PID…]` (KEY is the task's SLURM_PROCID, or any name such
 // as `3.child`); blank lines and lines starting with `#` are ignored.
 //
-// The file is input from whoever could write it: it is opened without
-// blocking (a FIFO is refused at once), its size and line length are
-// bounded, and every line must parse — a damaged map is refused whole, with
+// The file chooses PIDs: it must be the caller's own (src/steering_file.h);
+// it is opened without blocking (a FIFO is refused at once), its size and
+// line length are bounded, and every line must parse — a damaged map is refused whole, with
 // the line number, rather than trusted in part.
 #ifndef CRPID_SRC_PID_MAP_H_
 #define CRPID_SRC_PID_MAP_H_
@@ -46,10 +46,12 @@ Result<std::vector<PidMapEntry>> ParsePidMap(std::string_view text);
 Result<std::vector<pid_t>> LookUpPidMap(const std::vector<PidMapEntry>& map,
                                         std::string_view key);
 
-// Opens path as a regular file without blocking on it (a FIFO or device is
-// refused, kInvalidInput), refuses a file over kMaxPidMapBytes, reads it
-// and parses it. Open errors are open(2)'s (kNotFound for ENOENT).
-// Messages name the path.
+// Opens path under the rule of src/steering_file.h (the caller's own
+// regular file, not writable by group or others, not on procfs or sysfs,
+// no other user's symlink on the way; kInvalidInput naming the reason),
+// reads at most kMaxPidMapBytes (one more byte tells a larger file) and
+// parses it. Open errors are open(2)'s (kNotFound for ENOENT). Messages
+// name the path.
 Result<std::vector<PidMapEntry>> ReadPidMap(const std::string& path);
 
 }  // namespace crpid

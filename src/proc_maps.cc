@@ -118,7 +118,7 @@ Result<std::vector<Mapping>> ParseMaps(std::string_view text) {
 }
 
 Result<std::vector<Mapping>> ReadMaps(pid_t pid) {
-  auto text = ReadFileToString("/proc/" + std::to_string(pid) + "/maps");
+  auto text = ReadFileToString("/proc/" + std::to_string(pid) + "/maps", kMaxMapsBytes);
   if (!text) return text.error();
   return ParseMaps(*text);
 }

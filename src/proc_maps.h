@@ -13,6 +13,10 @@
 
 namespace crpid {
 
+// The most of /proc/PID/maps crpid reads: vm.max_map_count (65,530 by
+// default) lines, each mostly well under 1 KiB.
+inline constexpr size_t kMaxMapsBytes = 64u << 20;
+
 enum class MappingKind {
   kAnonymous,        // no file (inode 0): heap, stack, private anonymous
   kFile,             // a file some path still reaches

@@ -5,6 +5,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -169,8 +170,10 @@ std::optional<std::string> ReadLinkAt(const std::string& path, int& err) {
 }
 
 // Fills the details of one process. false: the process is gone (the tree
-// changed); what /proc refuses is listed in `unreadable`.
-bool ReadDetails(const StatEntry& stat, pid_t pid, TreeProcess& process) {
+// changed); what /proc refuses is listed in `unreadable`. An error: a /proc
+// file holds more than its bound (a process can point its argument range
+// at any of its memory with PR_SET_MM_MAP).
+Result<bool> ReadDetails(const StatEntry& stat, pid_t pid, TreeProcess& process) {
   const std::string dir = "/proc/" + std::to_string(pid);
   process.pid = pid;
   process.ppid = stat.ppid;
@@ -190,8 +193,14 @@ bool ReadDetails(const StatEntry& stat, pid_t pid, TreeProcess& process) {
   if (auto threads = Numbers(StatusField(*status, "Threads")); !threads.empty()) {
     process.threads = static_cast<int>(threads[0]);
   }
-  auto cmdline = ReadFileToString(dir + "/cmdline");
+  // execve takes at most 6 MiB of arguments and environment (kernel 4.13+).
+  auto cmdline = ReadFileToString(dir + "/cmdline", 8u << 20);
   if (!cmdline && cmdline.error().err == ESRCH) return false;
+  if (!cmdline && cmdline.error().err == EFBIG) {
+    Error error = cmdline.error();
+    error.hint = "its argument range is larger than execve allows; save a subtree without it";
+    return error;
+  }
   if (cmdline) {
     process.argv = SplitNul(*cmdline);
   } else {
@@ -272,7 +281,9 @@ Result<ProcessTree> ReadProcessTree(pid_t root, int attempts) {
     bool complete = true;
     for (pid_t pid : order) {
       TreeProcess process;
-      if (!ReadDetails(before->at(pid), pid, process)) {
+      auto read = ReadDetails(before->at(pid), pid, process);
+      if (!read) return read.error();
+      if (!*read) {
         complete = false;
         break;
       }
@@ -298,7 +309,7 @@ std::string ProcessTreeToJson(const ProcessTree& tree) {
     entry["ppid"] = p.ppid;
     entry["pgid"] = p.pgid;
     entry["sid"] = p.sid;
-    entry["uid"] = p.uid;
+    if (p.uid) entry["uid"] = *p.uid;
     entry["state"] = std::string(1, p.state);
     entry["comm"] = EncodeBytes(p.comm);
     entry["argv"] = EncodeList(p.argv);
@@ -319,6 +330,48 @@ std::string ProcessTreeToJson(const ProcessTree& tree) {
       "threads are recorded but not recreated: each command starts with one";
   document["processes"] = std::move(processes);
   return document.dump(2) + "\n";
+}
+
+namespace {
+
+std::string EntryName(const ProcessTree& tree, size_t index) {
+  return "processes[" + std::to_string(index) + "] (PID " +
+         std::to_string(tree.processes[index].pid) + ")";
+}
+
+}  // namespace
+
+Status CheckEntriesAreCallers(const ProcessTree& tree, const std::vector<uid_t>& caller_uids) {
+  const uid_t caller = caller_uids.empty() ? ::getuid() : caller_uids.front();
+  for (size_t i = 0; i < tree.processes.size(); ++i) {
+    const TreeProcess& p = tree.processes[i];
+    if (!p.uid || std::find(caller_uids.begin(), caller_uids.end(), *p.uid) != caller_uids.end()) {
+      continue;
+    }
+    return Error{ErrorKind::kPermission, 0,
+                 EntryName(tree, i) + " was uid " + std::to_string(*p.uid) +
+                     "'s process, not yours (uid " + std::to_string(caller) +
+                     "): its recorded command would run as you",
+                 "remove it from the file, or pass --run-others-commands-as-me if you "
+                 "mean to run it"};
+  }
+  return Ok{};
+}
+
+Status CheckNoNestedPidNamespaces(const ProcessTree& tree) {
+  for (size_t i = 0; i < tree.processes.size(); ++i) {
+    const TreeProcess& p = tree.processes[i];
+    if (p.nspid.size() <= 1) continue;
+    std::string ids;
+    for (pid_t id : p.nspid) ids += (ids.empty() ? "" : " ") + std::to_string(id);
+    return Error{ErrorKind::kInvalidInput, 0,
+                 EntryName(tree, i) + " ran in a nested PID namespace (NSpid " + ids +
+                     "); crpid recreates PIDs in its own namespace only",
+                 "restore such a subtree with its inner PIDs from a crpid run inside "
+                 "'unshare -Urpf --mount-proc', or pass --flatten-pid-namespaces to "
+                 "recreate it at PID " + std::to_string(p.pid) + " here, without the namespace"};
+  }
+  return Ok{};
 }
 
 const std::vector<std::string>& CommandOf(const TreeProcess& process) {
@@ -434,8 +487,11 @@ Status ReadIds(const Json& entry, const std::string& where, TreeProcess& p) {
   if (!pgid) return pgid.error();
   auto sid = IntegerField(entry, "sid", 0, kMaxPid, where);
   if (!sid) return sid.error();
-  auto uid = IntegerField(entry, "uid", 0, UINT32_MAX - 1, where, 0);
-  if (!uid) return uid.error();
+  if (entry.contains("uid")) {
+    auto uid = IntegerField(entry, "uid", 0, UINT32_MAX - 1, where);
+    if (!uid) return uid.error();
+    p.uid = static_cast<uid_t>(*uid);
+  }
   auto threads = IntegerField(entry, "threads", 0, INT_MAX, where, 1);
   if (!threads) return threads.error();
   auto start = IntegerField(entry, "start_time", 0, LLONG_MAX, where, 0);
@@ -444,7 +500,6 @@ Status ReadIds(const Json& entry, const std::string& where, TreeProcess& p) {
   p.ppid = static_cast<pid_t>(*ppid);
   p.pgid = static_cast<pid_t>(*pgid);
   p.sid = static_cast<pid_t>(*sid);
-  p.uid = static_cast<uid_t>(*uid);
   p.threads = static_cast<int>(*threads);
   p.start_time = static_cast<uint64_t>(*start);
   if (auto nspid = entry.find("nspid"); nspid != entry.end()) {
@@ -603,12 +658,105 @@ Result<ProcessTree> ParseDocument(const Json& document) {
 
 }  // namespace
 
+namespace {
+
+// No tree file nests deeper than its hex-encoded argv entries (depth 4).
+constexpr size_t kMaxJsonDepth = 32;
+
+// Where the parser is, for the message: "processes[3].argv".
+struct JsonFrame {
+  bool object = false;
+  std::set<std::string> keys;  // objects: the keys seen so far
+  std::string key;             // objects: the current one
+  size_t elements = 0;         // arrays: the elements started so far
+};
+
+// A SAX pass over the text before it is parsed for real: refuses a key
+// given twice in one object (nlohmann keeps the last silently, so a reader
+// of the file and crpid could see different PIDs or commands) and nesting
+// deeper than kMaxJsonDepth. Builds nothing (the callback form of
+// nlohmann's DOM parser made a 16,384-process file 5x slower to read).
+class StrictJsonCheck {
+ public:
+  using Number = Json::number_integer_t;
+  using Unsigned = Json::number_unsigned_t;
+  using Float = Json::number_float_t;
+
+  bool null() { return Value(); }
+  bool boolean(bool) { return Value(); }
+  bool number_integer(Number) { return Value(); }
+  bool number_unsigned(Unsigned) { return Value(); }
+  bool number_float(Float, const std::string&) { return Value(); }
+  bool string(std::string&) { return Value(); }
+  bool binary(Json::binary_t&) { return Value(); }
+  bool start_object(size_t) { return Start(true); }
+  bool start_array(size_t) { return Start(false); }
+  bool end_object() { return End(); }
+  bool end_array() { return End(); }
+  bool key(std::string& key) {
+    JsonFrame& frame = frames_.back();
+    frame.key = key;
+    if (!frame.keys.insert(key).second) {
+      refusal_ = "the key \"" + Path() + "\" is given twice (which one counts is ambiguous)";
+      return false;
+    }
+    return true;
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;  // the real parse says "not valid JSON"
+  }
+
+  // Empty when nothing was refused.
+  const std::string& refusal() const { return refusal_; }
+
+ private:
+  bool Value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().elements;
+    return true;
+  }
+  bool Start(bool object) {
+    if (frames_.size() >= kMaxJsonDepth) {
+      refusal_ = "the file nests deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+      return false;
+    }
+    Value();
+    frames_.push_back(JsonFrame{object, {}, {}, 0});
+    return true;
+  }
+  bool End() {
+    frames_.pop_back();
+    return true;
+  }
+  std::string Path() const {
+    std::string path;
+    for (const JsonFrame& frame : frames_) {
+      if (frame.object && !frame.key.empty()) {
+        // A key may be megabytes long: the one error line stays short.
+        constexpr size_t kShown = 64;
+        path += (path.empty() ? "" : ".") + frame.key.substr(0, kShown) +
+                (frame.key.size() > kShown ? "…" : "");
+      } else if (!frame.object && frame.elements > 0) {
+        path += "[" + std::to_string(frame.elements - 1) + "]";
+      }
+    }
+    return path;
+  }
+
+  std::vector<JsonFrame> frames_;
+  std::string refusal_;
+};
+
+}  // namespace
+
 Result<ProcessTree> ParseProcessTree(std::string_view text) {
   if (text.size() > kMaxTreeFileBytes) {
     return Invalid("the file is larger than " + std::to_string(kMaxTreeFileBytes >> 20) +
                    " MiB");
   }
   try {
+    StrictJsonCheck check;
+    Json::sax_parse(text.begin(), text.end(), &check);
+    if (!check.refusal().empty()) return Invalid(check.refusal());
     Json document = Json::parse(text.begin(), text.end(), nullptr, false);
     if (document.is_discarded()) return Invalid("the file is not valid JSON");
     return ParseDocument(document);

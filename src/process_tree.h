@@ -35,7 +35,8 @@ struct TreeProcess {
   pid_t ppid = 0;
   pid_t pgid = 0;
   pid_t sid = 0;
-  uid_t uid = 0;              // real uid
+  // Real uid. nullopt: the file gives none (an entry written by hand).
+  std::optional<uid_t> uid;
   char state = '?';           // R, S, D, Z…: a zombie has no argv
   std::string comm;
   std::vector<std::string> argv;  // empty: unreadable, zombie, kernel thread
@@ -74,6 +75,21 @@ std::string ProcessTreeToJson(const ProcessTree& tree);
 // present and every other process's parent in the tree, no parent cycle.
 // kInvalidInput with one line naming the first problem.
 Result<ProcessTree> ParseProcessTree(std::string_view text);
+
+// Entries recorded as another user's processes (uid given and none of
+// caller_uids): their argv, cwd and environment were chosen by that user,
+// and fork-tree would run them as the caller. caller_uids: the caller's uid
+// first, then the same user as the parent user namespace numbers it (a tree
+// saved on the host and restored inside `unshare -Ur`). kPermission naming
+// the first such entry, its PID and both uids; Ok when every entry is the
+// caller's or gives no uid.
+Status CheckEntriesAreCallers(const ProcessTree& tree, const std::vector<uid_t>& caller_uids);
+
+// Entries saved inside a nested PID namespace (more than one NSpid): crpid
+// recreates PIDs in its own namespace only, so restoring one at its outer
+// PID silently drops the namespace. kInvalidInput naming the first such
+// entry, its namespace PIDs and what crpid can do instead.
+Status CheckNoNestedPidNamespaces(const ProcessTree& tree);
 
 // The command an entry runs: `command` if given, else the recorded argv.
 const std::vector<std::string>& CommandOf(const TreeProcess& process);

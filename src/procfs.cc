@@ -152,6 +152,24 @@ Result<std::vector<std::string>> InitialEnvironment() {
   return environment;
 }
 
+std::optional<uid_t> UidInParentUserNamespace() {
+  auto map = ReadFileToString("/proc/self/uid_map");
+  if (!map) return std::nullopt;
+  const unsigned long uid = ::getuid();
+  const char* line = map->c_str();
+  while (*line != '\0') {
+    unsigned long inside = 0, outside = 0, count = 0;
+    if (std::sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3 && uid >= inside &&
+        uid - inside < count) {
+      return static_cast<uid_t>(outside + (uid - inside));
+    }
+    const char* next = std::strchr(line, '\n');
+    if (next == nullptr) break;
+    line = next + 1;
+  }
+  return std::nullopt;
+}
+
 bool InNonInitialUserNamespace() {
   auto map = ReadFileToString("/proc/self/uid_map");
   if (!map) return false;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ std::string ReadExeLink(pid_t pid);
 // and similar variables from `environ`; the programs crpid starts after
 // dropping every capability get them back from here.
 Result<std::vector<std::string>> InitialEnvironment();
+
+// The caller's real uid as the parent user namespace numbers it (from
+// /proc/self/uid_map); the uid itself in the initial namespace. nullopt
+// when the map cannot be read or does not map it.
+std::optional<uid_t> UidInParentUserNamespace();
 
 // True when the caller runs in a user namespace other than the initial one.
 bool InNonInitialUserNamespace();

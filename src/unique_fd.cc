@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <vector>
@@ -44,21 +45,31 @@ Result<Pipe> MakePipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-Result<std::string> ReadAll(int fd) {
+Result<std::string> ReadAll(int fd, size_t max_bytes, const std::string& name) {
   std::string out;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    // One byte past the bound tells "more" from "exactly max_bytes".
+    const size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
+    ssize_t n = ::read(fd, buf, want);
+    // Some files read only in whole records (/proc/PID/pagemap: 8 bytes,
+    // EINVAL for less): one buffer at most then.
+    if (n < 0 && errno == EINVAL && want < sizeof buf) n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return SystemError(errno, "read");
+      return SystemError(errno, "cannot read " + name);
     }
     if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      return Error{ErrorKind::kInvalidInput, EFBIG,
+                   name + " holds more than " + std::to_string(max_bytes) + " bytes",
+                   "give a smaller file"};
+    }
   }
 }
 
-Result<std::string> ReadFileToString(const std::string& path) {
+Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   auto fd = OpenFile(path, O_RDONLY);
   if (!fd) return fd.error();
   // crpid steers privileged calls by what /proc says; a user can bind-mount
@@ -69,9 +80,7 @@ Result<std::string> ReadFileToString(const std::string& path) {
     return Error{ErrorKind::kSystem, 0, path + " is not on procfs",
                  "run crpid where /proc is the kernel's"};
   }
-  auto content = ReadAll(fd->get());
-  if (!content) return SystemError(content.error().err, "cannot read " + path);
-  return content;
+  return ReadAll(fd->get(), max_bytes, path);
 }
 
 Status WriteAll(int fd, std::string_view data) {

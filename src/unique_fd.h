@@ -40,10 +40,21 @@ struct Pipe {
 // pipe2(O_CLOEXEC).
 Result<Pipe> MakePipe();
 
-// Reads until EOF, retrying on EINTR. Async-signal-safe variants below.
-Result<std::string> ReadAll(int fd);
-// Reads the whole file at path (small /proc and /sys files).
-Result<std::string> ReadFileToString(const std::string& path);
+// The bound of ReadFileToString unless its caller gives another: more than
+// any small /proc or /sys file holds (a status with 65,536 groups is ~450 KiB).
+inline constexpr size_t kMaxSmallFileBytes = 1u << 20;
+
+// Reads until EOF, retrying on EINTR, but never more than max_bytes + 1
+// bytes (a file read only in whole records, such as pagemap: at most 4 KiB
+// past the bound): a file's st_size says nothing (/proc/self/pagemap: 0,
+// and 256 GiB to read). More than max_bytes: kInvalidInput with EFBIG, "NAME holds more
+// than max_bytes bytes" (name says what was read, e.g. the path). Another
+// read error: its errno. Async-signal-safe variants below.
+Result<std::string> ReadAll(int fd, size_t max_bytes, const std::string& name);
+// Reads the whole file at path, at most max_bytes (ReadAll's errors; a path
+// under /proc/ must be on procfs).
+Result<std::string> ReadFileToString(const std::string& path,
+                                     size_t max_bytes = kMaxSmallFileBytes);
 // Writes all of data, retrying on EINTR and short writes.
 Status WriteAll(int fd, std::string_view data);
 

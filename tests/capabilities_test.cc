@@ -44,7 +44,7 @@ std::string PhasesSeenByAChild() {
     _exit(0);
   }
   pipe->write_end.Reset();
-  auto report = ReadAll(pipe->read_end.get());
+  auto report = ReadAll(pipe->read_end.get(), 1 << 20, "the child's report");
   int status = 0;
   waitpid(child, &status, 0);
   EXPECT_EQ(status, 0);

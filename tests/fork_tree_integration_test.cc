@@ -486,11 +486,167 @@ TEST_F(ForkTree, HostileFilesGiveOneLine) {
     for (long pid : PidsOf(tree)) EXPECT_FALSE(Exists(pid)) << pid;
   }
   std::ofstream(file + ".garbage") << "{\"format\": [";
+  ::chown((file + ".garbage").c_str(), kNobody, kNobody);
   ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", file + ".garbage"})),
                      "fork-tree", "not valid JSON");
   ::mkfifo((file + ".fifo").c_str(), 0666);
   ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", file + ".fifo"}), 10),
                      "fork-tree", "not a regular file");
+}
+
+// Issue 17, item 4: a tree file chooses PIDs and commands, so it must be
+// the caller's own, not writable by others, not made up by the kernel and
+// not reached through another user's symlink; a key given twice is refused.
+// Each case: one line, exit 125, nothing created.
+TEST_F(ForkTree, TreeFilesFollowTheTrustRule) {
+  const std::string file = BuildSaveAndKill(true);
+  const Json tree = ReadJson(file);
+  const auto expect_refused = [&](const std::string& path, const std::string& text) {
+    ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", path})), "fork-tree",
+                       text);
+    for (long pid : PidsOf(tree)) EXPECT_FALSE(Exists(pid)) << pid;
+  };
+  const std::string others = file + ".others";
+  WriteJson(others, tree);
+  ASSERT_EQ(::chown(others.c_str(), 1234, 1234), 0);
+  expect_refused(others, "tree file " + others + " is owned by uid 1234, not by you (uid 65534)");
+  const std::string roots = file + ".roots";
+  WriteJson(roots, tree);
+  ASSERT_EQ(::chown(roots.c_str(), 0, 0), 0);
+  expect_refused(roots, "is owned by uid 0, not by you (uid 65534)");
+  const std::string group = file + ".group";
+  WriteJson(group, tree);
+  ::chmod(group.c_str(), 0664);
+  expect_refused(group, "tree file " + group + " can be written by its group (mode 0664)");
+  const std::string planted = file + ".planted";
+  ASSERT_EQ(::symlink(file.c_str(), planted.c_str()), 0);
+  ASSERT_EQ(::lchown(planted.c_str(), 1234, 1234), 0);
+  expect_refused(planted, "the symlink '" + planted.substr(planted.rfind('/') + 1) +
+                              "' on its way is owned by uid 1234, not by you (uid 65534) or root");
+  expect_refused("/proc/self/status", "tree file /proc/self/status is on procfs");
+  expect_refused("/sys/kernel/mm/transparent_hugepage/enabled", "is on sysfs");
+  // {"pid": A, …, "pid": B}: which one a reader sees depends on the reader.
+  std::string text = tree.dump();
+  const std::string second = "\"pid\":" + std::to_string(tree["processes"][1]["pid"].get<long>());
+  const size_t at = text.find(second);
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at, "\"pid\":" + std::to_string(FreePid()) + ",");
+  const std::string duplicate = file + ".duplicate";
+  std::ofstream(duplicate) << text;
+  ASSERT_EQ(::chown(duplicate.c_str(), kNobody, kNobody), 0);
+  expect_refused(duplicate, "\"processes[1].pid\" is given twice");
+  // The caller's own symlink to their own file is followed.
+  const std::string own = file + ".own-link";
+  ASSERT_EQ(::symlink(file.c_str(), own.c_str()), 0);
+  ASSERT_EQ(::lchown(own.c_str(), kNobody, kNobody), 0);
+  RunResult restored = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--detach", own}));
+  EXPECT_EQ(restored.exit_code, 0) << restored.err;
+}
+
+// Issue 17, item 3: /proc/self/pagemap is a regular file with st_size 0 and
+// 256 GiB of content; fork-tree read it without bound (4 GB in 8 s) and,
+// under ulimit -v, died of an uncaught std::bad_alloc (SIGABRT, two lines).
+TEST_F(ForkTree, PagemapIsRefusedInBoundedMemory) {
+  CRPID_SKIP_IN_SANITIZER_BUILD("ASan's shadow memory does not fit under ulimit -v");
+  // crpid's own pagemap is root's (it is non-dumpable): one of the user's
+  // own processes, as the user's shell would be.
+  BackgroundProcess sleeper({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "sleep", "60"});
+  ASSERT_TRUE(WaitForComm(sleeper.pid(), "sleep"));
+  const std::string pagemap = "/proc/" + std::to_string(sleeper.pid()) + "/pagemap";
+  for (const std::string& path : {pagemap, copies_.nobody_dir + "/pagemap-link"}) {
+    if (path != pagemap) {
+      ::unlink(path.c_str());
+      ASSERT_EQ(::symlink(pagemap.c_str(), path.c_str()), 0);
+      ASSERT_EQ(::lchown(path.c_str(), kNobody, kNobody), 0);
+    }
+    RunResult result = RunProgram(AsNobody({"sh", "-c", "ulimit -v 262144 && exec \"$0\" \"$@\"",
+                                            copies_.with_ep, "fork-tree", path}), 60);
+    ExpectOneErrorLine(result, "fork-tree", "tree file " + path + " is on procfs");
+  }
+  ::kill(sleeper.pid(), SIGKILL);
+  sleeper.Wait();
+}
+
+// A failed allocation anywhere is one line and exit 125, not an abort: a
+// tree file within the bound (60 MB) read under a 64 MiB address-space limit.
+TEST_F(ForkTree, FailedAllocationIsOneLine) {
+  CRPID_SKIP_IN_SANITIZER_BUILD("ASan's shadow memory does not fit under ulimit -v");
+  const std::string big = copies_.nobody_dir + "/big.tree";
+  {
+    std::ofstream out(big, std::ios::trunc);
+    const std::string spaces(1 << 20, ' ');
+    for (int i = 0; i < 60; ++i) out << spaces;
+    out << "{}";
+  }
+  ASSERT_EQ(::chown(big.c_str(), kNobody, kNobody), 0);
+  RunResult result = RunProgram(AsNobody({"sh", "-c", "ulimit -v 65536 && exec \"$0\" \"$@\"",
+                                          copies_.with_ep, "fork-tree", big}), 60);
+  ExpectOneErrorLine(result, "fork-tree", "out of memory (std::bad_alloc)");
+  std::filesystem::remove(big);
+}
+
+// Issue 17, item 5: root restoring a tree that holds another user's
+// processes ran their recorded commands as root. Refused, unless asked for
+// by name; then they run as the caller (root here).
+TEST_F(ForkTree, OtherUsersEntriesAreRefusedUnlessAskedFor) {
+  const std::string file = BuildSaveAndKill(true);  // nobody's processes
+  const Json tree = ReadJson(file);
+  ASSERT_EQ(::chown(file.c_str(), 0, 0), 0);  // root's file, for root
+  const long root = tree["root"].get<long>();
+  ExpectOneErrorLine(RunProgram({copies_.with_ep, "fork-tree", file}), "fork-tree",
+                     file + ": processes[0] (PID " + std::to_string(root) +
+                         ") was uid 65534's process, not yours (uid 0): its recorded "
+                         "command would run as you; remove it from the file, or pass "
+                         "--run-others-commands-as-me");
+  for (long pid : PidsOf(tree)) EXPECT_FALSE(Exists(pid)) << pid;
+  RunResult restored = RunProgram(
+      {copies_.with_ep, "fork-tree", "--detach", "--run-others-commands-as-me", file});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_THAT(ReadFileOrEmpty("/proc/" + std::to_string(root) + "/status"),
+              HasSubstr("\nUid:\t0\t0\t0\t0\n"));
+}
+
+// A tree saved on the host restored inside `unshare -Urpf`: its uids (the
+// host's 65534) are the caller's there (uid 0, 65534 outside); another
+// user's entry is still refused.
+TEST_F(ForkTree, HostTreeRestoresInsideUnshareUrpButNotOtherUsersEntries) {
+  const std::string file = BuildSaveAndKill(true);
+  Json tree = ReadJson(file);
+  for (Json& p : tree["processes"]) p["command"] = Json({"true"});
+  const std::string edited = file + ".true";
+  WriteJson(edited, tree);
+  const auto inside = [&] {
+    return RunProgram(AsNobody({"unshare", "-Urpf", "--mount-proc", "sh", "-c",
+                                "\"$0\" fork-tree \"$1\"; exit $?", copies_.without, edited}));
+  };
+  RunResult restored = inside();
+  EXPECT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_EQ(restored.err, "");
+  tree["processes"][2]["uid"] = 1234;
+  WriteJson(edited, tree);
+  ExpectOneErrorLine(inside(), "fork-tree", "was uid 1234's process, not yours (uid 0)");
+}
+
+// Issue 17, item 7: an entry saved inside a nested PID namespace
+// ("nspid": [P, 1]) came back at P in crpid's namespace, exit 0, silently.
+TEST_F(ForkTree, NestedPidNamespaceEntriesAreRefusedUnlessFlattened) {
+  const std::string file = BuildSaveAndKill(true);
+  Json tree = ReadJson(file);
+  const long pid = tree["processes"][3]["pid"].get<long>();
+  tree["processes"][3]["nspid"] = Json::array({pid, 1});
+  const std::string nested = file + ".nested";
+  WriteJson(nested, tree);
+  ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", nested})), "fork-tree",
+                     "processes[3] (PID " + std::to_string(pid) +
+                         ") ran in a nested PID namespace (NSpid " + std::to_string(pid) +
+                         " 1); crpid recreates PIDs in its own namespace only; restore such "
+                         "a subtree with its inner PIDs");
+  for (long p : PidsOf(tree)) EXPECT_FALSE(Exists(p)) << p;
+  RunResult flattened = RunProgram(
+      AsNobody({copies_.with_ep, "fork-tree", "--detach", "--flatten-pid-namespaces", nested}));
+  ASSERT_EQ(flattened.exit_code, 0) << flattened.err;
+  EXPECT_TRUE(Exists(pid));
 }
 
 TEST_F(ForkTree, SaveOfAMissingPidAndUnwritableOutput) {
@@ -519,6 +675,18 @@ TEST_F(ForkTree, SaveOfAnotherUsersTreeSaysWhatIsMissing) {
   EXPECT_TRUE(tree["processes"][0]["cwd"].is_null());
   EXPECT_EQ(tree["processes"][0]["argv"], Json({"sleep", "31"}));
   EXPECT_THAT(result.err, HasSubstr("would not show"));
+  // Issue 17, item 5: one line naming the other users' processes.
+  const std::string warning = "2 of 2 processes belong to users other than you (uid 65534): PID " +
+                              std::to_string(root_tree.pid()) + " uid 0, PID ";
+  EXPECT_THAT(result.err, HasSubstr(warning));
+  EXPECT_THAT(result.err, HasSubstr("fork-tree refuses them unless given "
+                                    "--run-others-commands-as-me\n"));
+  size_t lines = 0;
+  for (size_t at = result.err.find("belong to users other"); at != std::string::npos;
+       at = result.err.find("belong to users other", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u);
 }
 
 

@@ -742,6 +742,27 @@ TEST_F(MapFilesDump, VerifySurvivesHugeNamesAndDeepNesting) {
   testing::ExpectOneErrorLine(verified, "map-files-dump", "mappings[0] is array");
 }
 
+// Issue 17, item 3: the manifest's st_size was the only bound. A user can
+// bind-mount a file of st_size 0 and endless content (/proc/PID/pagemap:
+// 256 GiB) over it in a mount namespace of their own: --verify read it
+// without limit and died of an uncaught std::bad_alloc under ulimit -v
+// (SIGABRT, two lines). Now one line naming the bound, exit 125.
+TEST_F(MapFilesDump, VerifyReadsAHugeManifestOnlyToItsBound) {
+  CRPID_SKIP_IN_SANITIZER_BUILD("ASan's shadow memory does not fit under ulimit -v");
+  const std::string dump = work_ + "/huge";
+  std::filesystem::create_directories(dump + "/files");
+  std::ofstream(dump + "/manifest.json") << "{}";
+  ASSERT_EQ(RunProgram({"chown", "-R", "65534:65534", dump}).exit_code, 0);
+  RunResult verified = RunProgram(
+      AsNobody({"unshare", "-Urm", "sh", "-c",
+                "mount --bind /proc/$$/pagemap \"$1/manifest.json\" && ulimit -v 524288 && "
+                "exec \"$0\" map-files-dump --verify \"$1\"",
+                copies_.with_ep, dump}),
+      120);
+  testing::ExpectOneErrorLine(verified, "map-files-dump",
+                              dump + "/manifest.json: larger than 64 MiB");
+}
+
 // nlohmann's dump() recurses: quoting a deeply nested format_version in the
 // error line crashed (second hostile-user review).
 TEST_F(MapFilesDump, VerifySurvivesADeeplyNestedFormatVersion) {

@@ -5,8 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -25,11 +29,13 @@ const std::vector<std::string> kShowPidAndCaps = {
 
 class PidMap : public InstalledCrpidTest {
  protected:
-  // A PID map nobody can read, in the copies' directory.
+  // A PID map of nobody's, who runs crpid, in the copies' directory.
   static std::string WriteMap(const std::string& content) {
     const std::string path = copies_.dir + "/pids";
+    ::unlink(path.c_str());
     std::ofstream(path, std::ios::trunc) << content;
     ::chmod(path.c_str(), 0644);
+    EXPECT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
     return path;
   }
   static std::vector<std::string> ForkAtFromMap(const std::string& procid,
@@ -83,19 +89,107 @@ TEST_F(PidMap, TakenPidNamesTheHolderAndRunsNothing) {
 
 // A map another user owns, or one others may write, would let them pick
 // the PIDs this user's command runs at: refused, like ssh's StrictModes
-// (hostile-user review of --pid-map).
+// (hostile-user review of --pid-map), each with its real reason (issue 17,
+// item 4: another user's map was reported as "can be written by others
+// than you … mode 0644"; a root-owned one was accepted).
 TEST_F(PidMap, MapOthersCanWriteIsRefused) {
   const pid_t pid = FreePid();
   const std::string map = WriteMap("0 " + std::to_string(pid) + "\n");
   ASSERT_EQ(::chown(map.c_str(), 1234, 1234), 0);
   ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
-                     "can be written by others than you (owner uid 1234, mode 0644)");
-  ASSERT_EQ(::chown(map.c_str(), 0, 0), 0);  // root's: as trusted as the system
+                     "PID map " + map + " is owned by uid 1234, not by you (uid 65534)");
+  ASSERT_EQ(::chown(map.c_str(), 0, 0), 0);  // root's: only for root
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
+                     "is owned by uid 0, not by you (uid 65534)");
+  ASSERT_EQ(::chown(map.c_str(), kNobody, kNobody), 0);
+  ::chmod(map.c_str(), 0664);
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
+                     "can be written by its group (mode 0664)");
   ::chmod(map.c_str(), 0646);
   ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
-                     "mode 0646");
+                     "can be written by others (mode 0646)");
   ::chmod(map.c_str(), 0644);
   ExpectAtPidWithoutCapabilities(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), pid);
+}
+
+// Files the kernel makes up: their owner and mode say nothing about who
+// chose the bytes.
+TEST_F(PidMap, MapOnProcfsOrSysfsIsRefused) {
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", "/proc/self/status"})),
+                     "fork-at", "PID map /proc/self/status is on procfs");
+  ExpectOneErrorLine(
+      RunProgram(ForkAtFromMap("0", {"--pid-map", "/sys/kernel/mm/transparent_hugepage/enabled"})),
+      "fork-at", "is on sysfs");
+}
+
+// The attack of issue 17, item 4: in a group-writable job directory another
+// user replaces the victim's map with a symlink to /proc/PID/comm of a
+// non-dumpable process of theirs (root-owned, mode 0644), whose content
+// they set with PR_SET_NAME: the victim's command ran at their PID.
+TEST_F(PidMap, SymlinkPlantedByAnotherUserIsNotFollowed) {
+  constexpr uid_t kAttacker = 1234;
+  const pid_t chosen = FreePid();
+  const std::string name = "0 " + std::to_string(chosen);  // made before the fork
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t attacker = ::fork();
+  ASSERT_GE(attacker, 0);
+  if (attacker == 0) {
+    ::close(ready[0]);
+    if (::setresgid(kAttacker, kAttacker, kAttacker) != 0 ||
+        ::setresuid(kAttacker, kAttacker, kAttacker) != 0 ||
+        ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+        ::prctl(PR_SET_NAME, name.c_str(), 0, 0, 0) != 0) {
+      _exit(1);
+    }
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    _exit(0);
+  }
+  ::close(ready[1]);
+  char byte;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  const std::string comm = "/proc/" + std::to_string(attacker) + "/comm";
+  struct stat st;
+  ASSERT_EQ(::stat(comm.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);  // non-dumpable: root's
+  EXPECT_EQ(ReadFileOrEmpty(comm), name + "\n");
+  // The job directory others may write; the victim's map in it.
+  const std::string job = copies_.dir + "/job";
+  std::filesystem::remove_all(job);
+  ASSERT_EQ(::mkdir(job.c_str(), 0777), 0);
+  ::chmod(job.c_str(), 0777);
+  const pid_t intended = FreePid(2000);
+  const std::string map = job + "/pids";
+  std::ofstream(map) << "0 " << intended << "\n";
+  ::chmod(map.c_str(), 0644);
+  ASSERT_EQ(::chown(map.c_str(), kNobody, kNobody), 0);
+  ExpectAtPidWithoutCapabilities(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), intended);
+  // The attacker swaps it for a symlink of theirs.
+  ASSERT_EQ(::unlink(map.c_str()), 0);
+  ASSERT_EQ(::symlink(comm.c_str(), map.c_str()), 0);
+  ASSERT_EQ(::lchown(map.c_str(), kAttacker, kAttacker), 0);
+  RunResult planted = RunProgram(ForkAtFromMap("0", {"--pid-map", map}));
+  ExpectOneErrorLine(planted, "fork-at",
+                     "PID map " + map + ": the symlink 'pids' on its way is owned by uid 1234, "
+                     "not by you (uid 65534) or root; crpid does not follow it");
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(chosen)));
+  // A directory on the way swapped the same way.
+  const std::string real_dir = job + "/real";
+  ASSERT_EQ(::mkdir(real_dir.c_str(), 0755), 0);
+  const std::string via = job + "/via";
+  ASSERT_EQ(::symlink(real_dir.c_str(), via.c_str()), 0);
+  ASSERT_EQ(::lchown(via.c_str(), kAttacker, kAttacker), 0);
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", via + "/pids"})), "fork-at",
+                     "the symlink 'via' on its way is owned by uid 1234");
+  // The victim's own link to the same file: followed, and the file refused.
+  ASSERT_EQ(::lchown(map.c_str(), kNobody, kNobody), 0);
+  ExpectOneErrorLine(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), "fork-at",
+                     "PID map " + map + " is on procfs");
+  ::kill(attacker, SIGKILL);
+  ::waitpid(attacker, nullptr, 0);
+  std::filesystem::remove_all(job);
 }
 
 // An explicit empty --key is an error, not "use SLURM_PROCID".

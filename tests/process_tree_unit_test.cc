@@ -177,6 +177,100 @@ TEST(ParseProcessTree, DeepNestingIsRefusedNotACrash) {
   EXPECT_FALSE(tree);
 }
 
+// A key given twice is refused, not "last one wins": someone reading the
+// file (or a tool checking it) and crpid would see different PIDs or
+// commands (issue 17, item 4).
+TEST(ParseProcessTree, DuplicateKeysAreRefused) {
+  const std::string valid = SmallTree().dump();
+  ASSERT_TRUE(ParseProcessTree(valid).ok());
+  // {"format": …, "format": …} at the top.
+  std::string top = valid;
+  top.insert(1, "\"root\":4242,");
+  auto refused = ParseProcessTree(top);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "the key \"root\" is given twice (which one counts is ambiguous)");
+  // Inside the second process: {"argv": …, "pid": 101, …, "pid": 4242}.
+  std::string inner = valid;
+  const size_t second = inner.find("\"pid\":101");
+  ASSERT_NE(second, std::string::npos);
+  inner.insert(second, "\"pid\":4242,");
+  refused = ParseProcessTree(inner);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message, HasSubstr("\"processes[1].pid\" is given twice"));
+  // A huge key is shown cut short.
+  std::string huge = valid;
+  const std::string key = "\"" + std::string(100000, 'k') + "\":1,";
+  huge.insert(1, key + key);
+  refused = ParseProcessTree(huge);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_LT(refused.error().message.size(), 200u);
+  EXPECT_THAT(refused.error().message, HasSubstr("kkk…\" is given twice"));
+  // The same key in two different objects is fine.
+  EXPECT_TRUE(ParseProcessTree(valid).ok());
+}
+
+TEST(ParseProcessTree, NestingDeeperThanATreeFileIsRefused) {
+  Json t = SmallTree();
+  Json deep = Json::array();
+  for (int i = 0; i < 40; ++i) deep = Json::array({deep});
+  t["extra"] = deep;
+  EXPECT_THAT(ParseError(t), HasSubstr("nests deeper than 32 levels"));
+}
+
+// Item 5: entries tree save recorded as another user's process.
+TEST(CheckEntriesAreCallers, OtherUsersEntriesAreRefused) {
+  Json t = SmallTree();
+  for (Json& p : t["processes"]) p["uid"] = 1000;
+  auto tree = ParseProcessTree(t.dump());
+  ASSERT_TRUE(tree) << tree.error().message;
+  EXPECT_TRUE(CheckEntriesAreCallers(*tree, {1000}).ok());
+  tree->processes[2].uid = 1001;
+  Status refused = CheckEntriesAreCallers(*tree, {1000});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kPermission);
+  EXPECT_EQ(refused.error().message,
+            "processes[2] (PID 102) was uid 1001's process, not yours (uid 1000): its "
+            "recorded command would run as you");
+  EXPECT_THAT(refused.error().hint, HasSubstr("--run-others-commands-as-me"));
+  // Root's entries are not root's to run for someone else either.
+  EXPECT_FALSE(CheckEntriesAreCallers(*tree, {0}).ok());
+  // Inside `unshare -Ur` the caller is 0, uid 1001 outside: its own entries.
+  EXPECT_FALSE(CheckEntriesAreCallers(*tree, {0, 1001}).ok());  // 0 and 1 are 1000's
+  for (Json& p : t["processes"]) p["uid"] = 1001;
+  auto saved_outside = ParseProcessTree(t.dump());
+  ASSERT_TRUE(saved_outside);
+  EXPECT_TRUE(CheckEntriesAreCallers(*saved_outside, {0, 1001}).ok());
+}
+
+TEST(CheckEntriesAreCallers, EntriesWithoutAUidAreTheFilesOwners) {
+  auto tree = ParseProcessTree(SmallTree().dump());
+  ASSERT_TRUE(tree) << tree.error().message;
+  EXPECT_FALSE(tree->processes[0].uid.has_value());
+  EXPECT_TRUE(CheckEntriesAreCallers(*tree, {1000}).ok());
+  // And written back without one.
+  EXPECT_EQ(Json::parse(ProcessTreeToJson(*tree))["processes"][0].count("uid"), 0u);
+}
+
+// Item 7: "nspid": [30480, 1] came back at 30480 in crpid's namespace.
+TEST(CheckNoNestedPidNamespaces, SeveralNamespacePidsAreRefused) {
+  Json t = SmallTree();
+  t["processes"][0]["nspid"] = {100};
+  auto tree = ParseProcessTree(t.dump());
+  ASSERT_TRUE(tree) << tree.error().message;
+  EXPECT_TRUE(CheckNoNestedPidNamespaces(*tree).ok());
+  t["processes"][1]["nspid"] = {101, 1};
+  tree = ParseProcessTree(t.dump());
+  ASSERT_TRUE(tree) << tree.error().message;
+  Status refused = CheckNoNestedPidNamespaces(*tree);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "processes[1] (PID 101) ran in a nested PID namespace (NSpid 101 1); crpid "
+            "recreates PIDs in its own namespace only");
+  EXPECT_THAT(refused.error().hint, HasSubstr("unshare -Urpf --mount-proc"));
+  EXPECT_THAT(refused.error().hint, HasSubstr("--flatten-pid-namespaces"));
+}
+
 TreePlanFacts Facts(std::set<pid_t> in_use = {}) {
   TreePlanFacts facts;
   facts.own_sid = 7;
