@@ -48,6 +48,22 @@ long ReadLongFromFile(const std::string& path);
 // reach it during the test.
 pid_t FreePid(int margin = 1000);
 
+// The first of `count` consecutive PIDs that no process or thread uses now,
+// nor any process group or session (a group's or session's ID stays taken
+// while a member lives), below pid_max. Picked just behind the namespace's
+// last allocated PID, at a random distance up to a few thousand, so that the
+// kernel, which hands out PIDs upwards from there, reaches the block again
+// only after a whole wrap of the PID space. Fails the test when there is none.
+pid_t FreePidBlock(int count);
+
+// True when no process, thread, process group or session uses pid now.
+bool PidIsFree(pid_t pid);
+
+// Waits (generously: a minute, for a loaded machine) until no process,
+// thread, group or session uses any of pids, reaping those that are this
+// process's children (or adopted by it as a subreaper). False on timeout.
+bool WaitUntilPidsFree(const std::vector<pid_t>& pids);
+
 // The Cap* lines of /proc/PID/status as "CapPrm:0000…" entries.
 std::string CapabilityLine(const std::string& status, const std::string& name);
 
