@@ -329,6 +329,15 @@ void UseSystemPath() {
 // that works ends its wait long before.
 constexpr auto kWaitDeadline = std::chrono::minutes(1);
 
+bool WaitUntil(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kWaitDeadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 bool WaitForComm(pid_t pid, const std::string& comm) {
   const auto deadline = std::chrono::steady_clock::now() + kWaitDeadline;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,10 @@ struct RunResult {
 };
 
 // Runs argv (PATH lookup) with stdin from /dev/null; kills it after
-// timeout_seconds. `started` (optional) receives its PID right after fork.
+// timeout_seconds (generous by default: for a loaded machine; a program
+// that works ends long before).
 RunResult RunProgram(const std::vector<std::string>& argv,
-                     int timeout_seconds = 30);
+                     int timeout_seconds = 120);
 
 // A process running in the background with its output going to files.
 class BackgroundProcess {
@@ -29,7 +31,7 @@ class BackgroundProcess {
   ~BackgroundProcess();
   pid_t pid() const { return pid_; }
   // Waits for it; shell-style status.
-  int Wait(int timeout_seconds = 30);
+  int Wait(int timeout_seconds = 120);
   std::string Stdout() const;
   std::string Stderr() const;
 
@@ -129,6 +131,10 @@ void RemoveCrpidCopies(const CrpidCopies& copies);
 // A PATH every entry of which nobody can search: execvp reports EACCES
 // instead of ENOENT otherwise.
 void UseSystemPath();
+
+// Polls done() every few milliseconds until it is true (then true) or a
+// minute has passed (then false): a deadline generous for a loaded machine.
+bool WaitUntil(const std::function<bool()>& done);
 
 // Waits until PID runs a program named comm.
 bool WaitForComm(pid_t pid, const std::string& comm);
