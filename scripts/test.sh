@@ -12,10 +12,58 @@
 # With CI=true (or CRPID_TEST_NO_SKIP=1) a test that cannot run here fails
 # instead of skipping: CI is root and must run them all. What the sanitizer
 # build cannot test is skipped there, counted, with the reason in its log.
+#
+# --under-load: the same runs while a PID-cycling process (tests/pid_churn,
+# CRPID_LOAD_FORKS_PER_SECOND forks a second, 1000 by default: PIDs wrap
+# every half minute with pid_max 32768) and one CPU hog per core run in the
+# background; they are stopped however the script ends (EXIT, INT, TERM).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+under_load=false
+for arg in "$@"; do
+  case $arg in
+    --under-load) under_load=true ;;
+    *) echo "usage: scripts/test.sh [--under-load]" >&2; exit 2 ;;
+  esac
+done
+
 scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+load_pids=()
+load_dir=
+stop_load() {
+  local pid
+  for pid in "${load_pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for pid in "${load_pids[@]}"; do wait "$pid" 2>/dev/null; done
+  load_pids=()
+  [[ -n $load_dir ]] && rm -rf "$load_dir"
+  load_dir=
+}
+stop_step() {  # ends the step running in the background, if any
+  [[ -n ${step_pid:-} ]] && kill -TERM "$step_pid" 2>/dev/null && wait "$step_pid" 2>/dev/null
+  step_pid=
+}
+start_load() {
+  local cores i rate=${CRPID_LOAD_FORKS_PER_SECOND:-1000}
+  bazel build --noshow_progress //tests:pid_churn || return 1
+  load_dir=$(mktemp -d) || return 1
+  cp "$(bazel info bazel-bin 2>/dev/null)/tests/pid_churn" "$load_dir/" || return 1
+  trap stop_load EXIT
+  trap 'stop_step; exit 130' INT
+  trap 'stop_step; exit 143' TERM
+  "$load_dir/pid_churn" 864000 "$rate" &
+  load_pids+=($!)
+  cores=$(nproc)
+  for ((i = 0; i < cores; i++)); do
+    (while :; do :; done) &
+    load_pids+=($!)
+  done
+  echo "test: under load: PIDs cycled at $rate forks/s, $cores CPU hogs" >&2
+}
+if $under_load; then
+  start_load || { echo "test: cannot start the load" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+fi
 
 test_args=(--noshow_progress)
 if [[ "${CI:-}" == "true" || "${CRPID_TEST_NO_SKIP:-}" == "1" ]]; then
@@ -42,10 +90,21 @@ test_results() {  # test_results TESTLOGS LABEL...
 }
 
 failed_runs=0
+step_pid=
 step() {  # step NAME COMMAND…: runs it, timed; counts a failed run
   local name=$1 start=$SECONDS
   shift
-  "$@" || failed_runs=$((failed_runs + 1))
+  if $under_load; then
+    # In the background and waited for, so that INT and TERM reach their
+    # traps (which end the step and stop the load) at once, not when the
+    # step ends.
+    "$@" &
+    step_pid=$!
+    wait "$step_pid" || failed_runs=$((failed_runs + 1))
+    step_pid=
+  else
+    "$@" || failed_runs=$((failed_runs + 1))
+  fi
   echo "test: $name took $((SECONDS - start)) s" >&2
 }
 

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "src/clone3.h"
+#include "src/exec_check.h"
 #include "src/kernel_probe.h"
 #include "src/pid_holder.h"
 #include "src/procfs.h"
@@ -400,6 +401,9 @@ void CreateChildren(const World& w, int node) {
   if (int err = ResolveCommand(exec.argv[0], exec.path, path); err != 0) {
     Fail(w, node, kStepCommand, err, n.pid);
   }
+  // What execve checks (access(X_OK) passes a directory or a script whose
+  // interpreter is missing), before "go": nothing runs unless all can start.
+  if (int err = CheckExecutable(path); err != 0) Fail(w, node, kStepCommand, err, n.pid);
   // Before "go" can open: no parent's command may exit (and kill this
   // process) before this one execs; COMMAND runs as if started directly.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);

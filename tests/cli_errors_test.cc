@@ -147,7 +147,7 @@ TEST(CliErrors, PidMapNotARegularFile) {
   ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   ExpectOneErrorLine(  // at once: a plain open() would wait for a writer
-      RunProgram({kCrpid, "fork-at", "--pid-map", fifo, "--key", "0", "--", "true"}, 10),
+      RunProgram({kCrpid, "fork-at", "--pid-map", fifo, "--key", "0", "--", "true"}, 60),
       fifo + " is not a regular file; give a PID map that is a regular file");
   ExpectOneErrorLine(RunProgram({kCrpid, "fork-at", "--pid-map", "/nonexistent/map",
                                  "--key", "0", "--", "true"}),

@@ -350,7 +350,7 @@ TEST_F(ForkAt, NestedPidListWithClone3) {
   argv = {"unshare", "-pf", "--mount-proc"};
   for (const std::string& arg :
        ForkAtArgs(nocap_path(), "clone3", "60," + std::to_string(outer),
-                  {"sh", "-c", "echo $$; exec sleep 1"})) {
+                  {"sh", "-c", "echo $$; exec sleep 5"})) {
     argv.push_back(arg);
   }
   BackgroundProcess nested(argv);
@@ -471,9 +471,7 @@ TEST_F(ForkAt, ForwardsSignalsToTheCommand) {
         cap_path(), "auto", std::to_string(pid),
         {"sh", "-c",
          "trap 'kill $!; exit 42' " + name + "; sleep 30 & echo ready; wait"})));
-    for (int i = 0; i < 2000 && crpid.Stdout() != "ready\n"; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    WaitUntil([&] { return crpid.Stdout() == "ready\n"; });
     ASSERT_EQ(crpid.Stdout(), "ready\n");
     ASSERT_EQ(::kill(crpid.pid(), number), 0);
     EXPECT_EQ(crpid.Wait(), 42);

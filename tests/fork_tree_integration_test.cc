@@ -67,16 +67,15 @@ std::vector<long> PidsOf(const Json& tree) {
 // subreaper), so it can reap every PID before reusing it.
 void KillAndReap(const std::vector<long>& pids) {
   for (long pid : pids) ::kill(static_cast<pid_t>(pid), SIGKILL);
-  for (int i = 0; i < 2000; ++i) {
+  const bool gone = WaitUntil([&] {
     bool left = false;
     for (long pid : pids) {
       ::waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);
       left = left || Exists(pid);
     }
-    if (!left) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ADD_FAILURE() << "tree processes left running";
+    return !left;
+  });
+  if (!gone) ADD_FAILURE() << "tree processes left running";
 }
 
 std::string CapabilitySets(long pid) {
@@ -310,33 +309,26 @@ Json WideTree(const Json& saved, long base, int children, const std::vector<std:
 // they used to wait forever).
 TEST_F(ForkTree, KilledCrpidMidSetupLeavesNothing) {
   const Json saved = ReadJson(BuildSaveAndKill(true));
-  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
-  const long base = pid_max - 700;
-  const Json tree = WideTree(saved, base, 300, {"sleep", "1000"});
-  for (long pid : PidsOf(tree)) ASSERT_FALSE(Exists(pid)) << pid;
-  const std::string file = copies_.nobody_dir + "/wide.json";
-  WriteJson(file, tree);
   for (const int signal_number : {SIGKILL, SIGALRM}) {
     SCOPED_TRACE(signal_number);
+    // PIDs free now (also as group and session IDs), whatever else runs.
+    const long base = FreePidBlock(301);
+    ASSERT_GT(base, 0);
+    const Json tree = WideTree(saved, base, 300, {"sleep", "1000"});
+    const std::string file = copies_.nobody_dir + "/wide.json";
+    WriteJson(file, tree);
     BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", file}));
-    for (int i = 0; i < 20000 && !Exists(base + 1); ++i) ::usleep(100);
+    ASSERT_TRUE(WaitUntil([&] { return Exists(base + 1); })) << crpid.Stderr();
     // Stopped once the first child exists: the tree cannot reach "go".
     ::kill(crpid.pid(), SIGSTOP);
-    ASSERT_TRUE(Exists(base + 1));
     ::kill(static_cast<pid_t>(base), SIGSTOP);  // a tree process, stopped
     ::kill(crpid.pid(), signal_number);
     ::kill(crpid.pid(), SIGCONT);
     EXPECT_EQ(crpid.Wait(), 128 + signal_number);
-    bool left = true;
-    for (int i = 0; i < 500 && left; ++i) {
-      left = false;
-      for (long pid : PidsOf(tree)) {
-        ::waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);  // adopted by this test
-        left = left || Exists(pid);
-      }
-      if (left) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    EXPECT_FALSE(left) << "tree processes outlived crpid";
+    std::vector<pid_t> pids;
+    for (long pid : PidsOf(tree)) pids.push_back(static_cast<pid_t>(pid));
+    // Reaped by this test (a subreaper) as they end.
+    EXPECT_TRUE(WaitUntilPidsFree(pids)) << "tree processes outlived crpid";
     KillAndReap(PidsOf(tree));
   }
 }
@@ -349,7 +341,7 @@ TEST_F(ForkTree, CommandsSeeTheCallersSignalsAndScriptsWithoutShebang) {
   const std::string script = copies_.nobody_dir + "/noshebang";
   std::ofstream(script) << "grep ^SigIgn: /proc/$$/status\n";
   ::chmod(script.c_str(), 0755);
-  const long base = ReadLongFromFile("/proc/sys/kernel/pid_max") - 300;
+  const long base = FreePidBlock(1);
   const std::string file = copies_.nobody_dir + "/script.json";
   WriteJson(file, WideTree(saved, base, 0, {script}));
   RunResult result = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
@@ -363,21 +355,19 @@ TEST_F(ForkTree, CommandsSeeTheCallersSignalsAndScriptsWithoutShebang) {
 // still reports success.
 TEST_F(ForkTree, DetachPassesSignalsReceivedDuringSetupOn) {
   const Json saved = ReadJson(BuildSaveAndKill(true));
-  const long base = ReadLongFromFile("/proc/sys/kernel/pid_max") - 500;
+  const long base = FreePidBlock(101);
   const Json tree = WideTree(saved, base, 100, {"sleep", "1000"});
   const std::string file = copies_.nobody_dir + "/detach.json";
   WriteJson(file, tree);
   BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", "--detach", file}));
-  for (int i = 0; i < 20000 && !Exists(base); ++i) ::usleep(100);
+  ASSERT_TRUE(WaitUntil([&] { return Exists(base); })) << crpid.Stderr();
   ::kill(crpid.pid(), SIGTERM);
   EXPECT_EQ(crpid.Wait(), 0) << crpid.Stderr();
   EXPECT_EQ(crpid.Stdout(), std::to_string(base) + "\n");
-  bool root_ended = false;
-  for (int i = 0; i < 500 && !root_ended; ++i) {
+  const bool root_ended = WaitUntil([&] {
     ::waitpid(static_cast<pid_t>(base), nullptr, WNOHANG);
-    root_ended = !Exists(base);
-    if (!root_ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+    return !Exists(base);
+  });
   EXPECT_TRUE(root_ended) << "the root did not get the SIGTERM";
   KillAndReap(PidsOf(tree));
 }
@@ -389,10 +379,16 @@ TEST_F(ForkTree, RoundTripInsideUnshareUrp) {
   const std::string script =
       "crpid=$1 builder=$2 dir=$3; cd $dir\n"
       "$builder $dir/ns.pids & while [ ! -e $dir/ns.pids ]; do sleep 0.05; done\n"
-      "read root rest < $dir/ns.pids; sleep 0.3\n"
+      "read root rest < $dir/ns.pids; i=0\n"
+      // Saved once every process but the one that exits runs sleep.
+      "for p in $root $rest; do i=$((i + 1)); [ $i = 3 ] && continue\n"
+      "  while [ \"$(cat /proc/$p/comm 2>/dev/null)\" != sleep ]; do sleep 0.05; done\n"
+      "done\n"
       "$crpid tree save $root -o $dir/ns1.json || exit 1\n"
       "kill -9 $root $rest 2>/dev/null; for p in $(ls /proc | grep '^[0-9]'); do "
-      "[ $p -gt 1 ] && [ $p != $$ ] && kill -9 $p 2>/dev/null; done; sleep 0.5\n"
+      "[ $p -gt 1 ] && [ $p != $$ ] && kill -9 $p 2>/dev/null; done\n"
+      // Until bash, the namespace's init, has reaped them all.
+      "for p in $root $rest; do while [ -e /proc/$p ]; do sleep 0.05; done; done\n"
       "$crpid fork-tree --detach $dir/ns1.json >/dev/null || exit 2\n"
       "$crpid tree save $root -o $dir/ns2.json || exit 3\n";
   RunResult result = RunProgram(AsNobody({"unshare", "-Urpf", "--mount-proc", "bash", "-c",
@@ -432,9 +428,7 @@ TEST_F(ForkTree, ForwardsSignalsToTheRoot) {
   }
   WriteJson(file, tree);
   BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", file}));
-  for (int i = 0; i < 2000 && crpid.Stdout() != "ready\n"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitUntil([&] { return crpid.Stdout() == "ready\n"; });
   ASSERT_EQ(crpid.Stdout(), "ready\n") << crpid.Stderr();
   ::kill(crpid.pid(), SIGTERM);
   EXPECT_EQ(crpid.Wait(), 42);
@@ -448,6 +442,54 @@ TEST_F(ForkTree, CommandNotFoundRunsNothing) {
   RunResult result = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
   ExpectOneErrorLine(result, "fork-tree", "cannot run 'no-such-command-x'", 127);
   for (long pid : PidsOf(tree)) EXPECT_FALSE(Exists(pid)) << pid;
+}
+
+// Every command is checked as execve checks it before any runs: a command
+// that is a directory (access(X_OK) passes it) or a script whose #!
+// interpreter is missing fails the tree before its siblings' commands,
+// which would leave a marker file, start (issue 17 item 6).
+TEST_F(ForkTree, CommandThatExecveRefusesRunsNoSibling) {
+  const std::string directory = copies_.nobody_dir + "/a-directory";
+  ASSERT_EQ(::mkdir(directory.c_str(), 0755), 0);
+  const std::string script = copies_.nobody_dir + "/missing-interpreter";
+  std::ofstream(script) << "#!" << copies_.nobody_dir << "/no-such-interpreter\n";
+  ::chmod(script.c_str(), 0755);
+  const std::string markers = copies_.nobody_dir + "/markers";
+  ASSERT_EQ(::mkdir(markers.c_str(), 0777), 0);
+  ::chmod(markers.c_str(), 0777);  // for nobody, whatever the umask
+  struct Case {
+    std::string command;
+    int exit_code;
+    std::string reason;
+  };
+  for (const Case& bad : {Case{directory, 126, "Permission denied"},
+                          Case{script, 127, "No such file or directory"}}) {
+    SCOPED_TRACE(bad.command);
+    const std::string file = BuildSaveAndKill(true);
+    Json tree = ReadJson(file);
+    for (Json& p : tree["processes"]) {
+      p["command"] = Json({"sh", "-c", "echo ran > " + markers + "/$CRPID_TREE_INDEX; exec sleep 1000"});
+    }
+    tree["processes"][3]["command"] = Json({bad.command});
+    WriteJson(file, tree);
+    RunResult result = RunProgram(AsNobody({copies_.with_ep, "fork-tree", file}));
+    ExpectOneErrorLine(result, "fork-tree",
+                       "cannot run '" + bad.command + "' as PID " +
+                           std::to_string(tree["processes"][3]["pid"].get<long>()),
+                       bad.exit_code);
+    EXPECT_THAT(result.err, HasSubstr(": " + bad.reason + "; nothing ran"));
+    std::vector<pid_t> pids;
+    for (long pid : PidsOf(tree)) pids.push_back(static_cast<pid_t>(pid));
+    EXPECT_TRUE(WaitUntilPidsFree(pids));
+    std::vector<std::string> ran;
+    for (const auto& marker : std::filesystem::directory_iterator(markers)) {
+      ran.push_back(marker.path().filename());
+    }
+    EXPECT_THAT(ran, ::testing::IsEmpty()) << "sibling commands ran";
+    std::filesystem::remove_all(markers);
+    ASSERT_EQ(::mkdir(markers.c_str(), 0777), 0);
+    ::chmod(markers.c_str(), 0777);
+  }
 }
 
 // Hostile or broken files: one line, exit 125, nothing created.
@@ -490,7 +532,7 @@ TEST_F(ForkTree, HostileFilesGiveOneLine) {
   ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", file + ".garbage"})),
                      "fork-tree", "not valid JSON");
   ::mkfifo((file + ".fifo").c_str(), 0666);
-  ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", file + ".fifo"}), 10),
+  ExpectOneErrorLine(RunProgram(AsNobody({copies_.with_ep, "fork-tree", file + ".fifo"}), 60),
                      "fork-tree", "not a regular file");
 }
 

@@ -423,11 +423,10 @@ TEST_F(MapFilesDump, KernelThread) {
 TEST_F(MapFilesDump, Zombie) {
   pid_t zombie = ::fork();
   if (zombie == 0) _exit(0);
-  for (int i = 0; i < 200 && ReadFileOrEmpty("/proc/" + std::to_string(zombie) + "/stat")
-                                     .find(") Z ") == std::string::npos;
-       ++i) {
-    ::usleep(5000);
-  }
+  EXPECT_TRUE(WaitUntil([&] {
+    return ReadFileOrEmpty("/proc/" + std::to_string(zombie) + "/stat").find(") Z ") !=
+           std::string::npos;
+  }));
   RunResult result = RunProgram(AsNobody(Dump(copies_.with_ep, zombie, {"-o", work_ + "/d"})));
   ::waitpid(zombie, nullptr, 0);
   ExpectOneErrorLine(result, "is a zombie");
@@ -483,13 +482,12 @@ class Interrupted : public MapFilesDump {
     extra.insert(extra.end(), {"-o", work_ + "/dump"});
     BackgroundProcess crpid(AsNobody(Dump(copies_.with_ep, target.pid(), extra)));
     crpid_pid_ = crpid.pid();
-    bool started = false;
-    for (int i = 0; i < 4000 && !started; ++i) {
+    const bool started = WaitUntil([&] {
       for (const std::string& name : DirectoryEntries(work_)) {
-        started |= name.rfind("dump.crpid-tmp-", 0) == 0;
+        if (name.rfind("dump.crpid-tmp-", 0) == 0) return true;
       }
-      if (!started) ::usleep(500);
-    }
+      return false;
+    });
     EXPECT_TRUE(started);
     interrupt(target);
     RunResult result;

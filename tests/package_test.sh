@@ -23,9 +23,8 @@ fi
 check "dpkg -i" dpkg -i "$deb"
 check "postinst set the capability" \
   bash -c '[[ $(getcap /usr/bin/crpid) == *cap_checkpoint_restore=ep ]]'
-pid=$(($(cat /proc/sys/kernel/ns_last_pid) + 1500))
-(( pid < $(cat /proc/sys/kernel/pid_max) - 1 )) || pid=2000
-while [[ -e /proc/$pid ]]; do pid=$((pid + 1)); done
+source "$(dirname "$0")/free_pid.sh"
+pid=$(free_pid)
 # As a user runs it: from a shell of nobody's holding no capability, so the
 # exec of crpid is a secure exec.
 as_user() {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 
 #include "src/fork_tree.h"
 #include "src/process_tree.h"
+#include "tests/growth.h"
 
 namespace crpid {
 namespace {
@@ -157,17 +159,34 @@ TEST(ParseProcessTree, RefusesTooManyProcesses) {
 }
 
 // A chain of parents as deep as a tree may be is checked in linear time
-// (it took 7.7 s, walking every chain to the root once per process).
-TEST(ParseProcessTree, DeepestChainIsQuick) {
+// (it took 7.7 s, walking every chain to the root once per process): the
+// CPU time for the deepest chain, against one a tenth as deep, grows by a
+// ratio far below a quadratic's 100 (no wall-clock bound: it failed under
+// ASan on a loaded machine).
+Json Chain(long length) {
   Json t = SmallTree();
   t["processes"] = Json::array({Entry(100, 1, 100, 100)});
-  for (long i = 1; i < static_cast<long>(kMaxTreeProcesses); ++i) {
-    t["processes"].push_back(Entry(100 + i, 99 + i, 100, 100));
-  }
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(ParseProcessTree(t.dump()).ok());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
-  t["processes"][1]["ppid"] = 100 + static_cast<long>(kMaxTreeProcesses) - 1;  // a cycle
+  for (long i = 1; i < length; ++i) t["processes"].push_back(Entry(100 + i, 99 + i, 100, 100));
+  return t;
+}
+
+TEST(ParseProcessTree, DeepestChainGrowsLinearly) {
+  const long deepest = static_cast<long>(kMaxTreeProcesses);
+  Json t = Chain(deepest);
+  const std::string deep = t.dump();
+  const std::string shallow = Chain(deepest / 10).dump();
+  bool parsed = true;
+  const double deep_seconds = testing::LeastThreadCpuSeconds(
+      [&] { parsed = parsed && ParseProcessTree(deep).ok(); }, /*repeats=*/2);
+  const double shallow_seconds =
+      testing::LeastThreadCpuSeconds([&] { parsed = parsed && ParseProcessTree(shallow).ok(); });
+  EXPECT_TRUE(parsed);
+  const double ratio = deep_seconds / std::max(shallow_seconds, 1e-6);
+  RecordProperty("cpu_ratio_10x", std::to_string(ratio));
+  EXPECT_LT(ratio, testing::kMaxLinearRatio)
+      << deep_seconds << " s for " << deepest << ", " << shallow_seconds << " s for "
+      << deepest / 10;
+  t["processes"][1]["ppid"] = 100 + deepest - 1;  // a cycle
   EXPECT_THAT(ParseError(t), HasSubstr("never reaches the root"));
 }
 

@@ -49,9 +49,8 @@ check "man page and completion installed" \
   test -s "$root/usr/share/man/man1/crpid.1.gz" -a \
   -s "$root/usr/share/bash-completion/completions/crpid"
 
-pid=$(($(cat /proc/sys/kernel/ns_last_pid) + 1500))
-((pid < $(cat /proc/sys/kernel/pid_max) - 1)) || pid=2000
-while [[ -e /proc/$pid ]]; do pid=$((pid + 1)); done
+source "$(dirname "$0")/free_pid.sh"
+pid=$(free_pid)
 # As a user runs it: from a shell of nobody's holding no capability.
 output=$(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '
   grep -qE "^CapPrm:[[:space:]]+0+$" /proc/self/status || exit 99

@@ -99,7 +99,7 @@ setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged -F \
   --log-file="$tmp/munge/munged.log" --seed-file="$tmp/munge/seed" \
   >"$tmp/log/munged.out" 2>&1 &
 daemon_pids+=($!)
-for _ in $(seq 100); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
+for _ in $(seq 600); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
 
 # Ports of their own: slurm_test.sh uses 16817/16818.
 export SLURM_CONF=$tmp/slurm.conf
@@ -153,7 +153,7 @@ for node in "${nodes[@]}"; do
   unshare_pid[$node]=$!
 done
 for node in "${nodes[@]}"; do  # unshare's child (PID 1 of the node), its child
-  for _ in $(seq 50); do
+  for _ in $(seq 600); do
     node_pid[$node]=$(pgrep -P "${unshare_pid[$node]}")
     [[ -n ${node_pid[$node]} ]] && slurmd_pid[$node]=$(pgrep -P "${node_pid[$node]}" -x slurmd)
     [[ -n ${slurmd_pid[$node]:-} ]] && break
@@ -161,7 +161,7 @@ for node in "${nodes[@]}"; do  # unshare's child (PID 1 of the node), its child
   done
 done
 up=false
-for _ in $(seq 300); do
+for _ in $(seq 1200); do
   if [[ $(sinfo -h -N -o '%N %t' 2>/dev/null | grep -c ' idle$') -eq ${#nodes[@]} ]]; then
     up=true
     break
@@ -197,7 +197,7 @@ submit() {  # submit SCRIPT OUTPUT SBATCH_OPTION...: sbatch as nobody, waiting
     --export="ALL,STATE=$state,CRPID=$tmp/bin/crpid,EXAMPLE_DIR=$tmp/example,START_PID=$rank_pid${extra_export:+,$extra_export}" \
     "${@:3}" "$1") || return 1
   # Polled here: sbatch --wait looks only every few seconds.
-  for _ in $(seq 2400); do
+  for _ in $(seq 3600); do
     job_state=$(scontrol show job -o "$job_id" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
     case $job_state in
       COMPLETED) return 0 ;;
@@ -205,7 +205,7 @@ submit() {  # submit SCRIPT OUTPUT SBATCH_OPTION...: sbatch as nobody, waiting
       *) echo "job $job_id: $job_state"; return 1 ;;
     esac
   done
-  echo "job $job_id: still $job_state after 120 s"
+  echo "job $job_id: still $job_state after 180 s"
   return 1
 }
 job_field() { scontrol show job -o "$job_id" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -217,7 +217,7 @@ pid_of() { sed -n "s/^$1 //p" "$state/pids"; }
 # holder) once a step has ended; Slurm may take a moment to reap it.
 nodes_clean() {
   local node left
-  for _ in $(seq 50); do
+  for _ in $(seq 600); do
     left=""
     for node in "${nodes[@]}"; do
       left+=$(node_processes "$node" | sed "s/^/ $node:/")
@@ -280,7 +280,7 @@ hold_pid() {
   in_node node3 "$tmp/bin/crpid" fork-at "$rank_pid" -- sleep 300 >"$tmp/log/holder.out" 2>&1 &
   holder_pid=$!
   # Until crpid's child has exec'd, its comm is crpid's.
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     [[ $(in_node node3 cat "/proc/$rank_pid/comm" 2>/dev/null) == sleep ]] && break
     sleep 0.1
   done

@@ -43,7 +43,7 @@ setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged -F \
   --socket="$tmp/munge/socket" --pid-file="$tmp/munge/munged.pid" \
   --log-file="$tmp/munge/munged.log" --seed-file="$tmp/munge/seed" \
   >"$tmp/log/munged.out" 2>&1 &
-for _ in $(seq 100); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
+for _ in $(seq 600); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
 
 node=$(hostname -s)
 export SLURM_CONF=$tmp/slurm.conf
@@ -77,7 +77,7 @@ CONF
 /usr/sbin/slurmctld -D -i -f "$SLURM_CONF" >"$tmp/log/slurmctld.out" 2>&1 &
 /usr/sbin/slurmd -D -f "$SLURM_CONF" >"$tmp/log/slurmd.out" 2>&1 &
 up=false
-for _ in $(seq 150); do
+for _ in $(seq 600); do
   if sinfo -h -o %t 2>/dev/null | grep -qx idle; then up=true; break; fi
   sleep 0.2
 done
@@ -127,8 +127,8 @@ check "it has the job's stack limit (unlimited), not the secure exec's 8 MiB" \
 
 # srun tasks: the task's parent is slurmstepd (8 MiB), so only the
 # variable, exported once by the batch script, carries the job's limit.
-srun_pid=$(($(cat /proc/sys/kernel/ns_last_pid) + 1500))
-while [[ -e /proc/$srun_pid ]]; do srun_pid=$((srun_pid + 1)); done
+source "$(dirname "$0")/free_pid.sh"
+srun_pid=$(free_pid)
 cat >"$tmp/job/srun.sbatch" <<SCRIPT
 #!/bin/bash
 set -euo pipefail

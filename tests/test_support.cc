@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -129,15 +130,77 @@ pid_t FreePid(int margin) {
     long candidate = last + margin + static_cast<long>(random() % 2000);
     if (candidate >= pid_max - 10) candidate = 400 + static_cast<long>(random() % 2000);
     if (candidate > last - 10 && candidate < last + margin / 2) continue;
-    struct stat st;
-    // Free as a process-group ID too (a group outlives its leader).
-    if (::stat(("/proc/" + std::to_string(candidate)).c_str(), &st) != 0 &&
-        ::kill(-static_cast<pid_t>(candidate), 0) != 0 && errno == ESRCH) {
-      return static_cast<pid_t>(candidate);
-    }
+    if (PidIsFree(static_cast<pid_t>(candidate))) return static_cast<pid_t>(candidate);
   }
   ADD_FAILURE() << "no free PID found";
   return -1;
+}
+
+namespace {
+
+// Every ID in use in this PID namespace: each task's, and each process's
+// group and session.
+std::set<long> IdsInUse() {
+  std::set<long> ids;
+  std::error_code error;
+  for (const auto& process : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = process.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    ids.insert(std::atol(name.c_str()));
+    const std::string stat = ReadFileOrEmpty(process.path().string() + "/stat");
+    const size_t comm_end = stat.rfind(')');
+    if (comm_end != std::string::npos) {
+      std::istringstream fields(stat.substr(comm_end + 1));
+      std::string state;
+      long ppid = 0, pgrp = 0, session = 0;
+      if (fields >> state >> ppid >> pgrp >> session) {
+        ids.insert(pgrp);
+        ids.insert(session);
+      }
+    }
+    std::error_code task_error;
+    for (const auto& task :
+         std::filesystem::directory_iterator(process.path() / "task", task_error)) {
+      ids.insert(std::atol(task.path().filename().c_str()));
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+bool PidIsFree(pid_t pid) { return IdsInUse().count(pid) == 0; }
+
+pid_t FreePidBlock(int count) {
+  static std::mt19937 random(static_cast<unsigned>(::getpid()) ^
+                             static_cast<unsigned>(::time(nullptr)));
+  const long pid_max = ReadLongFromFile("/proc/sys/kernel/pid_max");
+  constexpr long kReservedPids = 300;  // where the kernel wraps to
+  for (int tries = 0; tries < 200; ++tries) {
+    const std::set<long> in_use = IdsInUse();
+    const long last = ReadLongFromFile("/proc/sys/kernel/ns_last_pid");
+    // Behind the last PID: the kernel allocates upwards from it.
+    long first = last - count - 50 - static_cast<long>(random() % 4000);
+    if (first < kReservedPids) first += pid_max - kReservedPids;
+    if (first < kReservedPids || first + count >= pid_max) continue;
+    auto taken = in_use.lower_bound(first);
+    if (taken == in_use.end() || *taken >= first + count) return static_cast<pid_t>(first);
+  }
+  ADD_FAILURE() << "no block of " << count << " free PIDs found";
+  return -1;
+}
+
+bool WaitUntilPidsFree(const std::vector<pid_t>& pids) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  for (;;) {
+    for (pid_t pid : pids) ::waitpid(pid, nullptr, WNOHANG);
+    const std::set<long> in_use = IdsInUse();
+    bool all_free = true;
+    for (pid_t pid : pids) all_free = all_free && in_use.count(pid) == 0;
+    if (all_free) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 std::string CapabilityLine(const std::string& status, const std::string& name) {
@@ -262,8 +325,22 @@ void UseSystemPath() {
   ::setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
 }
 
+// Deadlines of the waits below: generous, for a loaded machine; a test
+// that works ends its wait long before.
+constexpr auto kWaitDeadline = std::chrono::minutes(1);
+
+bool WaitUntil(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kWaitDeadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 bool WaitForComm(pid_t pid, const std::string& comm) {
-  for (int i = 0; i < 2000; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + kWaitDeadline;
+  while (std::chrono::steady_clock::now() < deadline) {
     if (ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") {
       return true;
     }
@@ -273,7 +350,8 @@ bool WaitForComm(pid_t pid, const std::string& comm) {
 }
 
 bool WaitForFile(const std::string& path) {
-  for (int i = 0; i < 6000; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + kWaitDeadline;
+  while (std::chrono::steady_clock::now() < deadline) {
     if (::access(path.c_str(), F_OK) == 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

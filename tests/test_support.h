@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,10 @@ struct RunResult {
 };
 
 // Runs argv (PATH lookup) with stdin from /dev/null; kills it after
-// timeout_seconds. `started` (optional) receives its PID right after fork.
+// timeout_seconds (generous by default: for a loaded machine; a program
+// that works ends long before).
 RunResult RunProgram(const std::vector<std::string>& argv,
-                     int timeout_seconds = 30);
+                     int timeout_seconds = 120);
 
 // A process running in the background with its output going to files.
 class BackgroundProcess {
@@ -29,7 +31,7 @@ class BackgroundProcess {
   ~BackgroundProcess();
   pid_t pid() const { return pid_; }
   // Waits for it; shell-style status.
-  int Wait(int timeout_seconds = 30);
+  int Wait(int timeout_seconds = 120);
   std::string Stdout() const;
   std::string Stderr() const;
 
@@ -47,6 +49,22 @@ long ReadLongFromFile(const std::string& path);
 // it and the namespace's last allocated PID so that ordinary forks do not
 // reach it during the test.
 pid_t FreePid(int margin = 1000);
+
+// The first of `count` consecutive PIDs that no process or thread uses now,
+// nor any process group or session (a group's or session's ID stays taken
+// while a member lives), below pid_max. Picked just behind the namespace's
+// last allocated PID, at a random distance up to a few thousand, so that the
+// kernel, which hands out PIDs upwards from there, reaches the block again
+// only after a whole wrap of the PID space. Fails the test when there is none.
+pid_t FreePidBlock(int count);
+
+// True when no process, thread, process group or session uses pid now.
+bool PidIsFree(pid_t pid);
+
+// Waits (generously: a minute, for a loaded machine) until no process,
+// thread, group or session uses any of pids, reaping those that are this
+// process's children (or adopted by it as a subreaper). False on timeout.
+bool WaitUntilPidsFree(const std::vector<pid_t>& pids);
 
 // The Cap* lines of /proc/PID/status as "CapPrm:0000…" entries.
 std::string CapabilityLine(const std::string& status, const std::string& name);
@@ -113,6 +131,10 @@ void RemoveCrpidCopies(const CrpidCopies& copies);
 // A PATH every entry of which nobody can search: execvp reports EACCES
 // instead of ENOENT otherwise.
 void UseSystemPath();
+
+// Polls done() every few milliseconds until it is true (then true) or a
+// minute has passed (then false): a deadline generous for a loaded machine.
+bool WaitUntil(const std::function<bool()>& done);
 
 // Waits until PID runs a program named comm.
 bool WaitForComm(pid_t pid, const std::string& comm);

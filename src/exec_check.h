@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// What execve would refuse, found before a tree's commands start: fork-tree
+// runs no command unless every command of the tree can start.
+//
+// ASYNC-SIGNAL-SAFE ONLY. This code runs in a forked tree process between
+// fork and exec. Everything in exec_check.cc, and everything it calls, must
+// stay async-signal-safe: raw system calls (open, pread, fstat, faccessat,
+// close) into stack buffers; no allocation, no exceptions, no locks, no
+// logging, no std::string, no Result (it allocates). Keep it that way.
+#ifndef CRPID_SRC_EXEC_CHECK_H_
+#define CRPID_SRC_EXEC_CHECK_H_
+
+namespace crpid {
+
+// "#!" rewrites execve follows before it fails with ELOOP: a script whose
+// interpreter is a script … five deep still runs; six fail (exec_binprm in
+// fs/exec.c stops at depth > 5; measured on Linux 6.18).
+inline constexpr int kMaxScriptLevels = 5;
+
+// The errno execve(path, …) would fail with, or 0 when it would start the
+// program, checked the way execve checks before its point of no return,
+// with the caller's cwd and credentials (call it where the exec will happen,
+// after the process has its final credentials). For path, each "#!"
+// interpreter (as binfmt_script reads the first 256 bytes) and an ELF's
+// PT_INTERP:
+//   ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG: the path cannot be reached;
+//   EACCES: not a regular file (a directory, a FIFO), not executable by the
+//           caller, on a noexec mount, or a directory on the way that the
+//           caller cannot search;
+//   ELOOP:  more than kMaxScriptLevels "#!" rewrites;
+//   ENOEXEC: an ELF file execve refuses: another machine (src/machine.h;
+//           32-bit files of the machine's compat ABI are left to execve),
+//           not ET_EXEC/ET_DYN, malformed program headers, a PT_INTERP not
+//           of 2..PATH_MAX bytes ending in NUL;
+//   ELIBBAD: the PT_INTERP interpreter is no ELF program for this machine
+//           (for a wrong ELF type execve would not fail but kill the new
+//           program with SIGSEGV: reported as ELIBBAD too);
+//   EIO:    PT_INTERP lies beyond the end of the file, or its interpreter
+//           is shorter than an ELF header.
+// A file with neither "#!" nor ELF magic, or with an unusable "#!" line,
+// makes execve fail with ENOEXEC and runs through /bin/sh as execvp runs it
+// (fork-tree does the same): /bin/sh is then checked in its place.
+// A file the caller may execute but not read (mode 0111) cannot be looked
+// into: its format is left to execve. What only execve can tell (ETXTBSY,
+// E2BIG, ENOMEM, LSM denials, binfmt_misc handlers, a file changed after
+// the check) is not checked.
+int CheckExecutable(const char* path);
+
+}  // namespace crpid
+
+#endif  // CRPID_SRC_EXEC_CHECK_H_
