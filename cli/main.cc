@@ -99,11 +99,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return CloseStandardOutput("", app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return CloseStandardOutput("", app.exit(e));
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return CloseStandardOutput("", app.exit(e));
   } catch (const CLI::ParseError& e) {
     std::string context = "crpid";
     for (const CLI::App* sub : app.get_subcommands()) {
@@ -122,11 +122,20 @@ int main(int argc, char** argv) {
   if (auto stack = crpid::RestoreCallerStackLimit(); !stack) {
     return ReportError(SubcommandName(app), stack.error());
   }
-  if (fork_at_command->parsed()) return RunForkAt(fork_at);
-  if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
-  if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
-  if (check_command->parsed()) return RunCheck(check);
-  if (tree_save_command->parsed()) return RunTreeSave(tree_save);
-  if (fork_tree_command->parsed()) return RunForkTree(fork_tree);
-  return kExitCrpidError;
+  int status = kExitCrpidError;
+  if (fork_at_command->parsed()) {
+    status = RunForkAt(fork_at);
+  } else if (map_files_dump_command->parsed()) {
+    status = RunMapFilesDump(map_files_dump);
+  } else if (set_mm_command->parsed()) {
+    status = RunSetMm(set_mm, argv + argc + 1);
+  } else if (check_command->parsed()) {
+    status = RunCheck(check);
+  } else if (tree_save_command->parsed()) {
+    status = RunTreeSave(tree_save);
+  } else if (fork_tree_command->parsed()) {
+    status = RunForkTree(fork_tree);
+  }
+  // One place checks that what went to standard output got out.
+  return CloseStandardOutput(SubcommandName(app), status);
 }

@@ -16,6 +16,7 @@
 #include "src/process_tree.h"
 #include "src/procfs.h"
 #include "src/supervise.h"
+#include "src/temporaries.h"
 #include "src/unique_fd.h"
 
 namespace crpid::cli {
@@ -134,14 +135,16 @@ int RunTreeSave(const TreeSaveArguments& arguments) {
   if (!tree) return ReportError(kSaveContext, tree.error());
   const std::string json = ProcessTreeToJson(*tree);
   if (arguments.output.empty()) {
-    std::fputs(json.c_str(), stdout);
-    if (std::fflush(stdout) != 0) {
-      return ReportError(kSaveContext, SystemError(errno, "cannot write standard output"));
-    }
+    PrintOut(json);
+    if (!FlushStandardOutput(kSaveContext)) return kExitCrpidError;
   } else {
-    // A signal during the write would leave the temporary file behind.
-    ScopedSignalBlock blocked(ForwardedSignals());
+    // A signal during the write must not leave the temporary behind: held
+    // back, it ends crpid once the temporary is gone (src/temporaries.h).
+    TerminationHold hold;
     if (Status written = WriteFileAtomically(arguments.output, json); !written) {
+      if (written.error().err == EINTR && TerminationHold::Pending() != 0) {
+        return ReportInterrupted(kSaveContext, written.error());
+      }
       return ReportError(kSaveContext, written.error());
     }
   }
@@ -184,8 +187,12 @@ int RunForkTree(const ForkTreeArguments& arguments) {
                 ForkMethodName(restored->method), restored->root);
   if (arguments.detach) {
     ForwardPendingSignals(restored->root);
-    fmt::print("{}\n", restored->root);
-    std::fflush(stdout);
+    PrintOut(fmt::format("{}\n", restored->root));
+    // The PID is the result: a caller that cannot get it must not see 0.
+    if (!FlushStandardOutput(kForkTreeContext,
+                             fmt::format("the tree runs, its root as PID {}", restored->root))) {
+      return kExitCrpidError;
+    }
     return kExitOk;
   }
   auto status = WaitForTree(restored->root);
