@@ -43,6 +43,30 @@ uint64_t CurrentMask() {
   return old;
 }
 
+// The kernel's struct sigaction, for rt_sigaction (glibc's sigaction
+// refuses signals 32 and 33).
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+// The terminating signals whose action is the default: an ignored one (nohup
+// ignores SIGHUP) or one with a handler does not end crpid.
+uint64_t DefaultActionSignals(uint64_t signals) {
+  uint64_t found = 0;
+  for (int n = 1; n <= 64; ++n) {
+    if ((signals & SignalBit(n)) == 0) continue;
+    KernelSigaction action = {};
+    if (::syscall(SYS_rt_sigaction, n, nullptr, &action, sizeof(uint64_t)) == 0 &&
+        action.handler == nullptr) {  // SIG_DFL
+      found |= SignalBit(n);
+    }
+  }
+  return found;
+}
+
 uint64_t PendingSignals() {
   uint64_t pending = 0;
   if (::syscall(SYS_rt_sigpending, &pending, sizeof pending) != 0) return 0;
@@ -230,7 +254,7 @@ uint64_t TerminatingSignals() {
 }
 
 TerminationHold::TerminationHold() {
-  const uint64_t wanted = TerminatingSignals();
+  const uint64_t wanted = DefaultActionSignals(TerminatingSignals()) & ~CurrentMask();
   previous_ = KernelMask(SIG_BLOCK, wanted);
   added_ = wanted & ~previous_;
   g_held |= added_;

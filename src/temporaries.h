@@ -38,10 +38,11 @@ inline constexpr uint64_t SignalBit(int n) { return uint64_t{1} << (n - 1); }
 // internal ones included: unhandled, they end a process too).
 uint64_t TerminatingSignals();
 
-// Blocks, for its lifetime, each terminating signal that was not blocked
-// already (those the caller blocked are its own business, e.g. fork-at's
-// forwarded signals), with rt_sigprocmask itself: glibc refuses to block
-// signals 32 and 33. Holds nest. The destructor restores the mask: a signal
+// Blocks, for its lifetime, each terminating signal whose action is the
+// default and that was not blocked already (one the caller ignores, as
+// nohup does SIGHUP, or has blocked, as fork-at does the signals it
+// forwards, is not crpid's to act on), with rt_sigprocmask itself: glibc
+// refuses to block signals 32 and 33. Holds nest. The destructor restores the mask: a signal
 // that arrived meanwhile then ends crpid by its default action.
 class TerminationHold {
  public:
