@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include <cstdio>
+#include <sstream>
 #include <string>
 
 #include "cli/check_command.h"
@@ -31,6 +32,16 @@ std::string SubcommandName(const CLI::App& app) {
     return name;
   }
   return "start-up";
+}
+
+// --help and --version through PrintOut, so that a failed write is seen
+// with its errno (std::cout's flush would lose it).
+int PrintHelp(CLI::App& app, const CLI::Error& request) {
+  std::ostringstream out, err;
+  const int status = app.exit(request, out, err);
+  crpid::cli::PrintOut(out.str());
+  std::fputs(err.str().c_str(), stderr);
+  return crpid::cli::CloseStandardOutput("", status);
 }
 
 // Phase 1 (src/capabilities.h), before anything else, arguments included.
@@ -99,11 +110,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return CloseStandardOutput("", app.exit(e));
+    return PrintHelp(app, e);
   } catch (const CLI::CallForAllHelp& e) {
-    return CloseStandardOutput("", app.exit(e));
+    return PrintHelp(app, e);
   } catch (const CLI::CallForVersion& e) {
-    return CloseStandardOutput("", app.exit(e));
+    return PrintHelp(app, e);
   } catch (const CLI::ParseError& e) {
     std::string context = "crpid";
     for (const CLI::App* sub : app.get_subcommands()) {

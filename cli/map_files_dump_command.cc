@@ -202,7 +202,8 @@ CLI::App* RegisterMapFilesDump(CLI::App& app, MapFilesDumpArguments& arguments) 
       "  crpid map-files-dump --only all --force 4242 -o /scratch/job.maps\n"
       "  crpid map-files-dump --verify /scratch/job.maps\n"
       "Exit status: 0 done; 1 --verify found a mismatch; 125 crpid failed "
-      "(nothing is left behind).");
+      "(nothing is left behind;\nalso when standard output cannot be written), "
+      "128+N signal N stopped the dump (nothing is left behind).");
   return command;
 }
 

@@ -94,7 +94,8 @@ CLI::App* RegisterTreeSave(CLI::App& app, TreeSaveArguments& arguments) {
       "Examples:\n"
       "  crpid tree save 4242 -o job.tree\n"
       "  crpid tree save $$ | jq '.processes[].pid'\n"
-      "Exit status: 0 saved, 125 crpid failed.");
+      "Exit status: 0 saved, 125 crpid failed (also when standard output cannot be\n"
+      "written), 128+N signal N interrupted the write (nothing is left behind).");
   return save;
 }
 

@@ -284,6 +284,7 @@ std::string SignalName(int signal_number) {
     return signal_number == SIGRTMIN ? "SIGRTMIN"
                                      : "SIGRTMIN+" + std::to_string(signal_number - SIGRTMIN);
   }
+  if (signal_number == SIGIO) return "SIGIO";  // not its other name, SIGPOLL
   const char* name = ::sigabbrev_np(signal_number);
   return name != nullptr ? std::string("SIG") + name : "SIG" + std::to_string(signal_number);
 }

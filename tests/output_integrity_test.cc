@@ -36,7 +36,10 @@ struct NamedSignal {
 };
 
 // Every signal whose default action ends a process, SIGKILL aside (SIGXFSZ
-// is ignored by crpid: a file size limit is a write error, EFBIG).
+// is ignored by crpid: a file size limit is a write error, EFBIG). Not 32
+// and 33 (glibc's internal ones): crpid started with its file capability
+// finds them ignored (SigIgn in /proc/PID/status, measured), so they end
+// nothing; the unit test holds them back where they are not.
 std::vector<NamedSignal> TerminatingSignals() {
   std::vector<NamedSignal> signals = {
       {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},     {SIGQUIT, "SIGQUIT"},
@@ -46,7 +49,7 @@ std::vector<NamedSignal> TerminatingSignals() {
       {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},   {SIGSTKFLT, "SIGSTKFLT"},
       {SIGXCPU, "SIGXCPU"}, {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"},
       {SIGIO, "SIGIO"},     {SIGPWR, "SIGPWR"},     {SIGSYS, "SIGSYS"},
-      {32, "SIG32"},        {SIGRTMIN, "SIGRTMIN"}, {SIGRTMIN + 5, "SIGRTMIN+5"},
+      {SIGRTMIN, "SIGRTMIN"}, {SIGRTMIN + 5, "SIGRTMIN+5"},
       {SIGRTMAX, "SIGRTMIN+" + std::to_string(SIGRTMAX - SIGRTMIN)},
   };
   return signals;
@@ -123,7 +126,7 @@ class OutputIntegrity : public InstalledCrpidTest {
                                                         int delay_seconds, pid_t& crpid,
                                                         bool in_namespace = false) {
     std::vector<std::string> argv = {
-        "strace", "-o", "/dev/null", "-e", "trace=write", "-e",
+        "strace", "-qqq", "-o", "/dev/null", "-e", "trace=write", "-e",
         "inject=write:delay_enter=" + std::to_string(delay_seconds * 1000000) + ":when=1"};
     argv.insert(argv.end(), crpid_argv.begin(), crpid_argv.end());
     if (in_namespace) argv.insert(argv.begin(), {"unshare", "-Urpf", "--mount-proc"});
@@ -328,6 +331,12 @@ TEST_F(OutputIntegrity, DescriptorLimitIsNotAMissingProcess) {
   ExpectOneErrorLine(result, "tree save", "Too many open files");
   EXPECT_THAT(result.err, HasSubstr("ulimit -n"));
   EXPECT_THAT(result.err, Not(HasSubstr("no process")));
+  RunResult listed = RunProgram(AsNobody(
+      {"sh", "-c", "ulimit -n 4 && exec \"$@\"", "sh", copies_.with_ep, "map-files-dump", "--list",
+       std::to_string(sleeper->pid())}));
+  ExpectOneErrorLine(listed, "map-files-dump", "Too many open files");
+  EXPECT_THAT(listed.err, HasSubstr("ulimit -n"));
+  EXPECT_THAT(listed.err, Not(HasSubstr("no process")));
 }
 
 }  // namespace
