@@ -207,7 +207,7 @@ TEST_F(OutputIntegrity, SigkilledRunsTemporaryIsRemovedByTheNextRun) {
   const std::vector<std::string> save = {copies_.with_ep, "tree", "save",
                                          std::to_string(sleeper->pid()), "-o", out};
   pid_t crpid = -1;
-  auto killed = StartHeldUpInWrite(save, 30, crpid);
+  auto killed = StartHeldUpInWrite(save, 5, crpid);
   ASSERT_GT(crpid, 0);
   ::kill(crpid, SIGKILL);
   EXPECT_EQ(killed->Wait(60), 128 + SIGKILL);
@@ -230,7 +230,7 @@ TEST_F(OutputIntegrity, TemporariesOfLiveRunsAndOfOtherUsersAreLeftAlone) {
   const std::vector<std::string> save = {copies_.with_ep, "tree", "save",
                                          std::to_string(sleeper->pid()), "-o", out};
   pid_t crpid = -1;
-  auto live = StartHeldUpInWrite(save, 30, crpid);
+  auto live = StartHeldUpInWrite(save, 20, crpid);
   ASSERT_GT(crpid, 0);
   const std::string live_temporary = Temporaries(work_).at(0);
   // Root's file named like a temporary of a run that has ended.
