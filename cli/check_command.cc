@@ -68,8 +68,8 @@ int RunCheck(const CheckArguments& arguments) {
                           {"needed", probe->needed},
                           {"detail", result.detail}});
     } else {
-      fmt::print("{:<16} {:<4} {}\n", probe->name,
-                 result.ok ? "yes" : (probe->needed ? "NO" : "no"), result.detail);
+      PrintOut(fmt::format("{:<16} {:<4} {}\n", probe->name,
+                 result.ok ? "yes" : (probe->needed ? "NO" : "no"), result.detail));
     }
   }
   const std::string verdict =
@@ -80,9 +80,9 @@ int RunCheck(const CheckArguments& arguments) {
     nlohmann::json report = {{"features", features},
                              {"ok", missing.empty()},
                              {"verdict", verdict}};
-    fmt::print("{}\n", report.dump(2));
+    PrintOut(fmt::format("{}\n", report.dump(2)));
   } else {
-    fmt::print("verdict: {}\n", verdict);
+    PrintOut(fmt::format("verdict: {}\n", verdict));
   }
   return missing.empty() ? kExitOk : kExitMissing;
 }

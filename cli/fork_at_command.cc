@@ -19,6 +19,7 @@
 #include "src/pid_map.h"
 #include "src/procfs.h"
 #include "src/supervise.h"
+#include "src/temporaries.h"
 #include "src/unique_fd.h"
 
 namespace crpid::cli {
@@ -277,24 +278,37 @@ int RunForkAt(const ForkAtArguments& parsed) {
   spdlog::debug("PID {} created with {} after {} attempt(s)", pid,
                 ForkMethodName(child->method()), child->attempts());
 
-  // Every capability is gone now (ForkAt), so user-chosen paths are safe.
-  if (!arguments.pid_file.empty()) {
-    Status written =
-        WriteFileAtomically(arguments.pid_file, fmt::format("{}\n", pid));
-    if (!written) return ReportError(kContext, written.error());
-  }
-  if (Status released = child->Release(); !released) {
-    if (!arguments.pid_file.empty()) ::unlink(arguments.pid_file.c_str());
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  {
+    // From the PID file's temporary until COMMAND runs, a signal that ends
+    // crpid waits (src/temporaries.h): interrupted, the write leaves
+    // nothing and COMMAND never starts; later, it ends crpid with COMMAND
+    // running and the PID file in place, as if it had come after.
+    TerminationHold hold;
+    // Every capability is gone now (ForkAt), so user-chosen paths are safe.
+    if (!arguments.pid_file.empty()) {
+      Status written =
+          WriteFileAtomically(arguments.pid_file, fmt::format("{}\n", pid));
+      if (!written && written.error().err == EINTR && TerminationHold::Pending() != 0) {
+        return ReportInterrupted(kContext, written.error());
+      }
+      if (!written) return ReportError(kContext, written.error());
     }
-    ReportError(kContext, released.error());
-    if (released.error().err == EPIPE) return kExitCrpidError;  // nothing ran
-    return released.error().err == ENOENT ? kExitNotFound : kExitCannotExecute;
+    if (Status released = child->Release(); !released) {
+      if (!arguments.pid_file.empty()) ::unlink(arguments.pid_file.c_str());
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      ReportError(kContext, released.error());
+      if (released.error().err == EPIPE) return kExitCrpidError;  // nothing ran
+      return released.error().err == ENOENT ? kExitNotFound : kExitCannotExecute;
+    }
   }
   if (arguments.detach) {
     ForwardPendingSignals(pid);
-    fmt::print("{}\n", pid);
-    std::fflush(stdout);
+    PrintOut(fmt::format("{}\n", pid));
+    // The PID is the result: a caller that cannot get it must not see 0.
+    if (!FlushStandardOutput(kContext, fmt::format("COMMAND runs as PID {}", pid))) {
+      return kExitCrpidError;
+    }
     return kExitOk;
   }
   auto status = WaitForwardingSignals(pid);

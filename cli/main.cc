@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <sstream>
 #include <string>
 
 #include "cli/check_command.h"
@@ -33,6 +34,16 @@ std::string SubcommandName(const CLI::App& app) {
     return name;
   }
   return "start-up";
+}
+
+// --help and --version through PrintOut, so that a failed write is seen
+// with its errno (std::cout's flush would lose it).
+int PrintHelp(CLI::App& app, const CLI::Error& request) {
+  std::ostringstream out, err;
+  const int status = app.exit(request, out, err);
+  crpid::cli::PrintOut(out.str());
+  std::fputs(err.str().c_str(), stderr);
+  return crpid::cli::CloseStandardOutput("", status);
 }
 
 // Phase 1 (src/capabilities.h), before anything else, arguments included.
@@ -144,11 +155,11 @@ int Run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return PrintHelp(app, e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return PrintHelp(app, e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return PrintHelp(app, e);
   } catch (const CLI::ParseError& e) {
     std::string context = "crpid";
     for (const CLI::App* sub : app.get_subcommands()) {
@@ -163,6 +174,7 @@ int Run(int argc, char** argv) {
   } catch (const std::exception& e) {  // thrown by a callback of CLI11's
     return ReportException(SubcommandName(app), &e);
   }
+  int status = kExitCrpidError;
   try {
     SetUpLogging(verbosity, log_level);
     // The caller's soft stack limit, which a secure exec clamped (see
@@ -170,18 +182,26 @@ int Run(int argc, char** argv) {
     if (auto stack = crpid::RestoreCallerStackLimit(); !stack) {
       return ReportError(SubcommandName(app), stack.error());
     }
-    if (fork_at_command->parsed()) return RunForkAt(fork_at);
-    if (map_files_dump_command->parsed()) return RunMapFilesDump(map_files_dump);
-    if (set_mm_command->parsed()) return RunSetMm(set_mm, argv + argc + 1);
-    if (check_command->parsed()) return RunCheck(check);
-    if (tree_save_command->parsed()) return RunTreeSave(tree_save);
-    if (fork_tree_command->parsed()) return RunForkTree(fork_tree);
+    if (fork_at_command->parsed()) {
+      status = RunForkAt(fork_at);
+    } else if (map_files_dump_command->parsed()) {
+      status = RunMapFilesDump(map_files_dump);
+    } else if (set_mm_command->parsed()) {
+      status = RunSetMm(set_mm, argv + argc + 1);
+    } else if (check_command->parsed()) {
+      status = RunCheck(check);
+    } else if (tree_save_command->parsed()) {
+      status = RunTreeSave(tree_save);
+    } else if (fork_tree_command->parsed()) {
+      status = RunForkTree(fork_tree);
+    }
   } catch (const std::exception& e) {
     return ReportException(SubcommandName(app), &e);
   } catch (...) {
     return ReportException(SubcommandName(app), nullptr);
   }
-  return kExitCrpidError;
+  // One place checks that what went to standard output got out.
+  return CloseStandardOutput(SubcommandName(app), status);
 }
 
 }  // namespace

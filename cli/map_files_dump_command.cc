@@ -15,6 +15,7 @@
 #include "cli/report.h"
 #include "src/map_files_dump.h"
 #include "src/procfs.h"
+#include "src/temporaries.h"
 
 namespace crpid::cli {
 namespace {
@@ -76,16 +77,16 @@ class ProgressLine {
 };
 
 void PrintTable(const DumpReport& report) {
-  fmt::print("{:<33} {:<5} {:>10} {:<6} {:>10} {:<16} {:>12} {:<4} {}\n",
+  PrintOut(fmt::format("{:<33} {:<5} {:>10} {:<6} {:>10} {:<16} {:>12} {:<4} {}\n",
              "RANGE", "PERMS", "OFFSET", "DEVICE", "INODE", "KIND", "SIZE",
-             "COPY", "PATH");
+             "COPY", "PATH"));
   for (const MappedFileEntry& entry : report.mappings) {
     const Mapping& m = entry.mapping;
-    fmt::print("{:<33} {:<5} {:>10x} {:<6} {:>10} {:<16} {:>12} {:<4} {}\n",
+    PrintOut(fmt::format("{:<33} {:<5} {:>10x} {:<6} {:>10} {:<16} {:>12} {:<4} {}\n",
                m.MapFilesName(), m.permissions, m.offset, m.DeviceText(),
                m.inode, MappingKindName(m.kind),
                entry.file_size ? std::to_string(*entry.file_size) : "?",
-               entry.selected ? "yes" : "no", m.path);
+               entry.selected ? "yes" : "no", m.path));
   }
 }
 
@@ -110,13 +111,13 @@ int RunVerify(const std::string& directory) {
   int mismatched = 0;
   for (const VerifiedFile& file : *results) {
     if (file.ok) {
-      fmt::print("OK {}\n", Printable(file.saved_as));
+      PrintOut(fmt::format("OK {}\n", Printable(file.saved_as)));
     } else {
       ++mismatched;
-      fmt::print("MISMATCH {}: {}\n", Printable(file.saved_as), Printable(file.problem));
+      PrintOut(fmt::format("MISMATCH {}: {}\n", Printable(file.saved_as), Printable(file.problem)));
     }
   }
-  fmt::print("{} files verified, {} mismatched\n", results->size(), mismatched);
+  PrintOut(fmt::format("{} files verified, {} mismatched\n", results->size(), mismatched));
   return mismatched == 0 ? kExitOk : kExitMismatch;
 }
 
@@ -201,7 +202,8 @@ CLI::App* RegisterMapFilesDump(CLI::App& app, MapFilesDumpArguments& arguments) 
       "  crpid map-files-dump --only all --force 4242 -o /scratch/job.maps\n"
       "  crpid map-files-dump --verify /scratch/job.maps\n"
       "Exit status: 0 done; 1 --verify found a mismatch; 125 crpid failed "
-      "(nothing is left behind).");
+      "(nothing is left behind;\nalso when standard output cannot be written), "
+      "128+N signal N stopped the dump (nothing is left behind).");
   return command;
 }
 
@@ -245,25 +247,25 @@ int RunMapFilesDump(const MapFilesDumpArguments& arguments) {
     auto report = ListMappedFiles(request);
     if (!report) return ReportError(kContext, report.error());
     if (arguments.json) {
-      fmt::print("{}", ManifestJson(*report));
+      PrintOut(ManifestJson(*report));
     } else {
       PrintTable(*report);
     }
     return kExitOk;
   }
 
-  // A stop signal mid-dump must not leave DIR.crpid-tmp-* (the process's
-  // memory) behind: blocked here, polled by the dump, which cleans up.
-  BlockStopSignals();
+  // A signal mid-dump must not leave DIR.crpid-tmp-* (the process's memory)
+  // behind: held back here, polled by the dump, which cleans up; it ends
+  // crpid when the hold does, after the error line.
+  TerminationHold hold;
   ProgressLine progress;
   auto report = DumpMappedFiles(request, [&progress](uint64_t done, uint64_t total) {
     progress.Update(done, total);
   });
   if (!report) {
     Error error = report.error();
-    if (const int signal = PendingStopSignal(); signal != 0 && error.err == EINTR) {
-      ReportError(kContext, error);
-      return kExitSignalBase + signal;
+    if (error.err == EINTR && TerminationHold::Pending() != 0) {
+      return ReportInterrupted(kContext, error);
     }
     if (error.err == EPERM && error.hint.empty()) {
       error.hint = MapFilesRemedy(*capabilities);

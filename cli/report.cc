@@ -6,9 +6,12 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <stdio_ext.h>
+
 #include <cstdio>
 
 #include "cli/exit_codes.h"
+#include "src/temporaries.h"
 
 namespace crpid::cli {
 
@@ -119,12 +122,70 @@ std::string EscapeControlCharacters(std::string_view text) {
 }
 
 int ReportError(std::string_view context, const Error& error) {
-  std::string line = fmt::format("crpid: {}: {}", context, error.message);
+  std::string line = context.empty() ? fmt::format("crpid: {}", error.message)
+                                     : fmt::format("crpid: {}: {}", context, error.message);
   const std::string hint = error.hint.empty() ? ResourceRemedy(error.err) : error.hint;
   if (!hint.empty()) line += "; " + hint;
   line = EscapeControlCharacters(line) + '\n';
   std::fputs(line.c_str(), stderr);
   return kExitCrpidError;
+}
+
+int ReportInterrupted(std::string_view context, const Error& error) {
+  const int signal_number = TerminationHold::Pending();
+  ReportError(context, error);
+  return signal_number != 0 ? kExitSignalBase + signal_number : kExitCrpidError;
+}
+
+namespace {
+
+int g_stdout_errno = 0;          // the first failed write's errno
+bool g_stdout_failed = false;    // a write or flush of stdout failed
+bool g_stdout_reported = false;  // and it was said on stderr
+
+void NoteStandardOutputError(int err) {
+  if (!g_stdout_failed) g_stdout_errno = err;
+  g_stdout_failed = true;
+}
+
+void ReportStandardOutputError(std::string_view context, const std::string& hint) {
+  if (g_stdout_reported) return;
+  g_stdout_reported = true;
+  Error error = g_stdout_errno != 0
+                    ? SystemError(g_stdout_errno, "cannot write standard output")
+                    : Error{ErrorKind::kSystem, 0, "cannot write standard output", {}};
+  if (!hint.empty()) error.hint = hint;
+  ReportError(context, error);
+}
+
+}  // namespace
+
+void PrintOut(std::string_view text) {
+  if (text.empty()) return;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+    NoteStandardOutputError(errno);
+  }
+}
+
+bool FlushStandardOutput(std::string_view context, const std::string& hint) {
+  if (std::fflush(stdout) != 0) NoteStandardOutputError(errno);
+  if (std::ferror(stdout)) NoteStandardOutputError(0);
+  if (!g_stdout_failed) return true;
+  ReportStandardOutputError(context, hint);
+  return false;
+}
+
+int CloseStandardOutput(std::string_view context, int exit_code) {
+  FlushStandardOutput(context);
+  // A close error counts (NFS reports some there), except EBADF for a
+  // standard output that was closed and never written to.
+  const bool pending = __fpending(stdout) != 0;
+  errno = 0;
+  if (std::fclose(stdout) != 0 && (pending || errno != EBADF)) {
+    NoteStandardOutputError(errno);
+    ReportStandardOutputError(context, {});
+  }
+  return g_stdout_failed ? kExitCrpidError : exit_code;
 }
 
 }  // namespace crpid::cli

@@ -30,6 +30,28 @@ std::string CapabilityRemedy(const CapabilityState& state);
 // escaped, as EscapeControlCharacters does.
 int ReportError(std::string_view context, const Error& error);
 
+// For an error a held-back signal caused (err EINTR while
+// TerminationHold::Pending(), src/temporaries.h): reports it like
+// ReportError and returns 128 + the signal, the status a shell shows for a
+// process that signal killed. The caller's TerminationHold, when it ends,
+// then lets the signal end crpid itself.
+int ReportInterrupted(std::string_view context, const Error& error);
+
+// Results and PIDs go to standard output through PrintOut, which never
+// throws (fmt::print does when a write fails) and remembers the first
+// write error for the checks below.
+void PrintOut(std::string_view text);
+
+// Flushes standard output. On failure reports one line, "crpid: CONTEXT:
+// cannot write standard output: REASON[; HINT]", and returns false; the
+// failure is reported once.
+bool FlushStandardOutput(std::string_view context, const std::string& hint = {});
+
+// The end of every run (gnulib's close_stdout): flushes and closes standard
+// output and returns exit_code, or kExitCrpidError (125) when something
+// written there did not get out (>/dev/full, a full disk, a closed stdout).
+int CloseStandardOutput(std::string_view context, int exit_code);
+
 // text with \n, \t and other control characters written as \n, \t, \xNN.
 std::string EscapeControlCharacters(std::string_view text);
 

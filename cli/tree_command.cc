@@ -20,6 +20,7 @@
 #include "src/procfs.h"
 #include "src/steering_file.h"
 #include "src/supervise.h"
+#include "src/temporaries.h"
 #include "src/unique_fd.h"
 
 namespace crpid::cli {
@@ -98,7 +99,8 @@ CLI::App* RegisterTreeSave(CLI::App& app, TreeSaveArguments& arguments) {
       "Examples:\n"
       "  crpid tree save 4242 -o job.tree\n"
       "  crpid tree save $$ | jq '.processes[].pid'\n"
-      "Exit status: 0 saved, 125 crpid failed.");
+      "Exit status: 0 saved, 125 crpid failed (also when standard output cannot be\n"
+      "written), 128+N signal N interrupted the write (nothing is left behind).");
   return save;
 }
 
@@ -158,14 +160,16 @@ int RunTreeSave(const TreeSaveArguments& arguments) {
   if (!tree) return ReportError(kSaveContext, tree.error());
   const std::string json = ProcessTreeToJson(*tree);
   if (arguments.output.empty()) {
-    std::fputs(json.c_str(), stdout);
-    if (std::fflush(stdout) != 0) {
-      return ReportError(kSaveContext, SystemError(errno, "cannot write standard output"));
-    }
+    PrintOut(json);
+    if (!FlushStandardOutput(kSaveContext)) return kExitCrpidError;
   } else {
-    // A signal during the write would leave the temporary file behind.
-    ScopedSignalBlock blocked(ForwardedSignals());
+    // A signal during the write must not leave the temporary behind: held
+    // back, it ends crpid once the temporary is gone (src/temporaries.h).
+    TerminationHold hold;
     if (Status written = WriteFileAtomically(arguments.output, json); !written) {
+      if (written.error().err == EINTR && TerminationHold::Pending() != 0) {
+        return ReportInterrupted(kSaveContext, written.error());
+      }
       return ReportError(kSaveContext, written.error());
     }
   }
@@ -255,8 +259,12 @@ int RunForkTree(const ForkTreeArguments& arguments) {
                 ForkMethodName(restored->method), restored->root);
   if (arguments.detach) {
     ForwardPendingSignals(restored->root);
-    fmt::print("{}\n", restored->root);
-    std::fflush(stdout);
+    PrintOut(fmt::format("{}\n", restored->root));
+    // The PID is the result: a caller that cannot get it must not see 0.
+    if (!FlushStandardOutput(kForkTreeContext,
+                             fmt::format("the tree runs, its root as PID {}", restored->root))) {
+      return kExitCrpidError;
+    }
     return kExitOk;
   }
   auto status = WaitForTree(restored->root);

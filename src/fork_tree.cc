@@ -724,6 +724,8 @@ Status Coordinator::Verify() {
   for (const PlanNode& node : plan_.nodes) {
     if (node.kind != PlanNodeKind::kProcess) continue;
     auto fields = ReadStatFields(std::to_string(node.pid));
+    // EMFILE and the like are crpid's own shortage, not the process's.
+    if (!fields && fields.error().kind != ErrorKind::kNotFound) return Abort(fields.error());
     if (!fields || fields->size() <= 6) {
       return Abort(Error{ErrorKind::kSystem, 0,
                          "cannot read back PID " + std::to_string(node.pid), {}});

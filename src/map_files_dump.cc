@@ -20,6 +20,7 @@
 #include "src/map_files.h"
 #include "src/procfs.h"
 #include "src/sparse_copy.h"
+#include "src/temporaries.h"
 #include "src/unique_fd.h"
 
 namespace crpid {
@@ -253,10 +254,7 @@ class TreeRemover {
  public:
   explicit TreeRemover(std::string path) : path_(std::move(path)) {}
   ~TreeRemover() {
-    if (!path_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(path_, ignored);
-    }
+    if (!path_.empty()) RemoveTemporary(path_);
   }
   TreeRemover(const TreeRemover&) = delete;
   TreeRemover& operator=(const TreeRemover&) = delete;
@@ -265,23 +263,6 @@ class TreeRemover {
  private:
   std::string path_;
 };
-
-// Every signal whose default action would end crpid mid-dump and that
-// another process can send; SIGXFSZ is ignored process-wide (cli/main.cc),
-// so a file size limit is a write error (EFBIG) instead.
-constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
-                                SIGUSR2, SIGALRM, SIGPIPE, SIGVTALRM, SIGPROF};
-
-// Fails with EINTR when a stop signal is pending, so the dump unwinds and
-// removes its temporary directory.
-Status CheckStopSignals() {
-  const int signal = PendingStopSignal();
-  if (signal == 0) return Ok{};
-  const char* name = ::sigabbrev_np(signal);
-  return Error{ErrorKind::kSystem, EINTR,
-               std::string("interrupted by SIG") + (name != nullptr ? name : "?"),
-               "nothing was saved and nothing was left behind"};
-}
 
 Error OutputError(int err, const std::string& what, const std::string& directory) {
   Error error = SystemError(err, what);
@@ -295,14 +276,12 @@ Error OutputError(int err, const std::string& what, const std::string& directory
 }
 
 Result<std::string> MakeTemporaryBeside(const std::string& directory) {
-  std::string pattern = directory;
-  while (pattern.size() > 1 && pattern.back() == '/') pattern.pop_back();
-  pattern += ".crpid-tmp-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return OutputError(errno, "cannot create a directory beside " + directory,
+  auto temporary = CreateTemporaryDirectory(directory);
+  if (!temporary) {
+    return OutputError(temporary.error().err, "cannot create a directory beside " + directory,
                        directory);
   }
-  return pattern;
+  return temporary;
 }
 
 // Makes a directory's entries durable (fsync on the directory itself).
@@ -531,22 +510,6 @@ bool IsDumpManifest(const nlohmann::json& manifest) {
 
 }  // namespace
 
-void BlockStopSignals() {
-  sigset_t set;
-  ::sigemptyset(&set);
-  for (int signal : kStopSignals) ::sigaddset(&set, signal);
-  ::sigprocmask(SIG_BLOCK, &set, nullptr);
-}
-
-int PendingStopSignal() {
-  sigset_t pending;
-  if (::sigpending(&pending) != 0) return 0;
-  for (int signal : kStopSignals) {
-    if (::sigismember(&pending, signal) == 1) return signal;
-  }
-  return 0;
-}
-
 bool Selects(DumpSelection selection, MappingKind kind) {
   if (kind == MappingKind::kAnonymous || kind == MappingKind::kSpecial) return false;
   switch (selection) {
@@ -610,6 +573,10 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
       return NotADump(directory);
     }
   }
+  // From here to the rename a temporary exists: a signal must not end
+  // crpid before it is gone (src/temporaries.h).
+  TerminationHold hold;
+  RemoveAbandonedTemporaries(directory);
   auto temporary = MakeTemporaryBeside(directory);
   if (!temporary) return temporary.error();
   TreeRemover remover(*temporary);
@@ -623,7 +590,7 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
   uint64_t done_before = 0;
   unsigned number = 0;
   for (auto& [key, file] : inspection->files) {
-    if (Status go_on = CheckStopSignals(); !go_on) return go_on.error();
+    if (Status go_on = CheckHeldSignals(); !go_on) return go_on.error();
     char name[64];
     std::snprintf(name, sizeof name, "%s/%04u-%s", kFilesDir, ++number,
                   MappingKindName(file.kind));
@@ -633,7 +600,7 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
     auto copied = CopySparse(
         file.fd.get(), out->get(), file.size, [&](uint64_t copied_bytes) {
           if (progress) progress(done_before + copied_bytes, total);
-          return CheckStopSignals();
+          return CheckHeldSignals();
         });
     if (!copied) {
       Error error = copied.error();
@@ -681,7 +648,7 @@ Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
   if (Status synced = SyncDirectory(*temporary, directory); !synced) {
     return synced.error();
   }
-  if (Status go_on = CheckStopSignals(); !go_on) return go_on.error();
+  if (Status go_on = CheckHeldSignals(); !go_on) return go_on.error();
   if (Status published = Publish(*temporary, directory, request.force);
       !published) {
     return published.error();

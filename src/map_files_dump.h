@@ -60,14 +60,6 @@ struct DumpRequest {
   CapabilityState capabilities;  // as read at start-up
 };
 
-// The signals that stop a dump: SIGTERM (Slurm at a time limit), SIGINT,
-// SIGHUP. The caller blocks them (BlockStopSignals) before DumpMappedFiles,
-// which polls them between windows and files and, when one is pending,
-// removes what it wrote and fails with err EINTR; PendingStopSignal then
-// names the signal (0 if none). Blocked, they cannot kill crpid halfway.
-void BlockStopSignals();
-int PendingStopSignal();
-
 // Called with data bytes saved so far and the expected total.
 using DumpProgress = std::function<void(uint64_t done, uint64_t total)>;
 
@@ -83,8 +75,13 @@ Result<DumpReport> ListMappedFiles(const DumpRequest& request);
 // with the capability, every capability is then dropped, and the dump is
 // built in a temporary directory beside the destination that is renamed
 // into place only when complete; on any error (EPERM on an open, disk
-// full, the process exiting, a file shrinking, a stop signal) nothing is
-// left behind.
+// full, the process exiting, a file shrinking, a signal) nothing is left
+// behind. Every signal that would end crpid is held back while the
+// temporary exists (a TerminationHold, src/temporaries.h) and polled
+// between windows and files: one that arrives ends the dump with err EINTR
+// once the temporary is gone; the caller's own hold then lets it end crpid.
+// A temporary a SIGKILLed dump left is removed by the next dump to the same
+// directory.
 Result<DumpReport> DumpMappedFiles(const DumpRequest& request,
                                    const DumpProgress& progress = nullptr);
 

@@ -73,6 +73,12 @@ bool IsProcfs(const char* path) {
   return ::statfs(path, &filesystem) == 0 && filesystem.f_type == PROC_SUPER_MAGIC;
 }
 
+// Errors that tell nothing about the process read but that crpid ran out of
+// descriptors or memory (ulimit -n 4): never to be taken for "it is gone".
+bool RanShortItself(const Error& error) {
+  return error.err == EMFILE || error.err == ENFILE || error.err == ENOMEM;
+}
+
 // Every process /proc lists now. Processes that end while being read are
 // left out: the second read of the tree notices.
 Result<Snapshot> ReadSnapshot() {
@@ -85,6 +91,7 @@ Result<Snapshot> ReadSnapshot() {
     const long pid = std::strtol(entry->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
     auto text = ReadFileToString("/proc/" + std::string(entry->d_name) + "/stat");
+    if (!text && RanShortItself(text.error())) return text.error();
     if (!text) continue;
     if (auto stat = ParseStatLine(*text)) snapshot[static_cast<pid_t>(pid)] = *stat;
   }
@@ -172,7 +179,8 @@ std::optional<std::string> ReadLinkAt(const std::string& path, int& err) {
 // Fills the details of one process. false: the process is gone (the tree
 // changed); what /proc refuses is listed in `unreadable`. An error: a /proc
 // file holds more than its bound (a process can point its argument range
-// at any of its memory with PR_SET_MM_MAP).
+// at any of its memory with PR_SET_MM_MAP), or crpid itself ran short
+// (RanShortItself).
 Result<bool> ReadDetails(const StatEntry& stat, pid_t pid, TreeProcess& process) {
   const std::string dir = "/proc/" + std::to_string(pid);
   process.pid = pid;
@@ -183,6 +191,7 @@ Result<bool> ReadDetails(const StatEntry& stat, pid_t pid, TreeProcess& process)
   process.comm = stat.comm;
   process.start_time = stat.start_time;
   auto status = ReadFileToString(dir + "/status");
+  if (!status && RanShortItself(status.error())) return status.error();
   if (!status) return false;
   if (auto uids = Numbers(StatusField(*status, "Uid")); !uids.empty()) {
     process.uid = static_cast<uid_t>(uids[0]);
@@ -195,6 +204,7 @@ Result<bool> ReadDetails(const StatEntry& stat, pid_t pid, TreeProcess& process)
   }
   // execve takes at most 6 MiB of arguments and environment (kernel 4.13+).
   auto cmdline = ReadFileToString(dir + "/cmdline", 8u << 20);
+  if (!cmdline && RanShortItself(cmdline.error())) return cmdline.error();
   if (!cmdline && cmdline.error().err == ESRCH) return false;
   if (!cmdline && cmdline.error().err == EFBIG) {
     Error error = cmdline.error();

@@ -117,33 +117,4 @@ ssize_t WriteFullyRaw(int fd, const void* buf, size_t len) {
   return static_cast<ssize_t>(done);
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view content) {
-  auto failed = [&path](int err) {
-    return SystemError(err, "cannot write " + path);
-  };
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    return Error{ErrorKind::kInvalidInput, 0,
-                 "cannot write " + path + ": it exists and is not a regular file",
-                 "remove it or choose another path"};
-  }
-  std::vector<char> temp_path(path.begin(), path.end());
-  static constexpr char kSuffix[] = ".crpid-XXXXXX";
-  temp_path.insert(temp_path.end(), kSuffix, kSuffix + sizeof kSuffix);
-  int fd = ::mkostemp(temp_path.data(), O_CLOEXEC);
-  if (fd < 0) return failed(errno);
-  UniqueFd temp(fd);
-  const std::string temp_name(temp_path.data());
-  int err = 0;
-  // mkostemp makes the file 0600; a PID file is for other tools to read.
-  if (WriteFullyRaw(temp.get(), content.data(), content.size()) < 0 ||
-      ::fchmod(temp.get(), 0644) != 0 ||
-      ::rename(temp_name.c_str(), path.c_str()) != 0) {
-    err = errno;
-    ::unlink(temp_name.c_str());
-    return failed(err);
-  }
-  return Ok{};
-}
-
 }  // namespace crpid

@@ -63,11 +63,6 @@ Status WriteAll(int fd, std::string_view data);
 ssize_t ReadFullyRaw(int fd, void* buf, size_t len);
 ssize_t WriteFullyRaw(int fd, const void* buf, size_t len);
 
-// Writes content to path so that readers see either nothing or all of it:
-// a temporary file in the same directory (O_EXCL, O_NOFOLLOW) renamed over
-// path. Replaces an existing regular file; refuses to follow a symlink.
-Status WriteFileAtomically(const std::string& path, std::string_view content);
-
 }  // namespace crpid
 
 #endif  // CRPID_SRC_UNIQUE_FD_H_

@@ -334,7 +334,9 @@ TEST_F(MapFilesDump, SavedDumpIsDurable) {
     }
   }
   // The dump directory itself before the rename, the parent after it.
-  const std::regex dump_dir_synced("fsync\\([0-9]+<" + tmp + "[A-Za-z0-9]{6}>\\)");
+  // DIR.crpid-tmp-PID.START.PIDNS.XXXXXX (src/temporaries.h)
+  const std::regex dump_dir_synced("fsync\\([0-9]+<" + tmp +
+                                   "[0-9]+\\.[0-9]+\\.[0-9]+\\.[A-Za-z0-9]{6}>\\)");
   std::smatch match;
   ASSERT_TRUE(std::regex_search(trace, match, dump_dir_synced)) << trace;
   EXPECT_LT(static_cast<size_t>(match.position(0)), rename);
@@ -520,9 +522,16 @@ TEST_F(Interrupted, StopSignalMidDumpLeavesNothingBehind) {
 // process, and a file size limit (SIGXFSZ): each left DIR.crpid-tmp-*
 // behind (second hostile-user review).
 TEST_F(Interrupted, OtherFatalSignalsAndTheFileSizeLimitLeaveNothingBehind) {
+  // SIGXCPU (ulimit -t), SIGPWR, SIGIO and SIGRTMIN left a 400 MiB copy
+  // behind (issue 17); so did every signal outside the old stop list.
   for (const auto& [signal, name] : std::vector<std::pair<int, std::string>>{
            {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"}, {SIGALRM, "SIGALRM"},
-           {SIGPIPE, "SIGPIPE"}}) {
+           {SIGPIPE, "SIGPIPE"}, {SIGXCPU, "SIGXCPU"}, {SIGPWR, "SIGPWR"},
+           {SIGIO, "SIGIO"}, {SIGRTMIN, "SIGRTMIN"},
+           {SIGRTMAX, "SIGRTMIN+" + std::to_string(SIGRTMAX - SIGRTMIN)},
+           {SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"}, {SIGTRAP, "SIGTRAP"},
+           {SIGSYS, "SIGSYS"}, {SIGSTKFLT, "SIGSTKFLT"}, {SIGUSR2, "SIGUSR2"},
+           {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}}) {
     SCOPED_TRACE(name);
     RunResult result = DumpWhile([&, signal = signal](BackgroundProcess&) {
       ::kill(crpid_pid_, signal);
@@ -540,6 +549,41 @@ TEST_F(Interrupted, OtherFatalSignalsAndTheFileSizeLimitLeaveNothingBehind) {
   RunResult limited = RunProgram(AsNobody(argv));
   ExpectOneErrorLine(limited, "ulimit -f");
   ExpectNothingLeftBehind();
+}
+
+// A CPU time limit (ulimit -t) reached mid-dump: the kernel's SIGXCPU. perl
+// spends all but 50 ms of the 2 s soft limit before exec'ing crpid (the
+// limit counts the process's CPU time across exec), so the signal comes
+// while the 256 MiB dump runs.
+TEST_F(Interrupted, CpuTimeLimitMidDumpLeavesNothingBehind) {
+  BackgroundProcess target(AsNobody({target_, work_ + "/target", "256"}));
+  ASSERT_TRUE(WaitForFile(work_ + "/target/ready"));
+  std::vector<std::string> argv = {"prlimit", "--cpu=2:unlimited", "perl", "-e",
+                                   "1 while (times)[0] + (times)[1] < 1.95; exec @ARGV or die"};
+  for (const std::string& arg : Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})) {
+    argv.push_back(arg);
+  }
+  RunResult limited = RunProgram(AsNobody(argv), 120);
+  ExpectOneErrorLine(limited, "interrupted by SIGXCPU", 128 + SIGXCPU);
+  ExpectNothingLeftBehind();
+}
+
+// SIGKILL cannot be held back: DIR.crpid-tmp-* stays, named after the dump
+// that made it, and the next dump to DIR removes it.
+TEST_F(Interrupted, SigkilledDumpsTemporaryIsRemovedByTheNextDump) {
+  RunResult killed = DumpWhile([&](BackgroundProcess&) { ::kill(crpid_pid_, SIGKILL); });
+  EXPECT_EQ(killed.exit_code, 128 + SIGKILL);
+  std::vector<std::string> left;
+  for (const std::string& name : DirectoryEntries(work_)) {
+    if (name.rfind("dump.crpid-tmp-", 0) == 0) left.push_back(name);
+  }
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_THAT(left[0], StartsWith("dump.crpid-tmp-" + std::to_string(crpid_pid_) + "."));
+  std::filesystem::remove(work_ + "/target/ready");
+  auto target = StartTarget();
+  RunResult next = RunProgram(AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", work_ + "/dump"})));
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  ExpectNothingLeftBehind({"dump", "target"});
 }
 
 // --force must check what it replaces when it replaces it: a directory, file
@@ -588,6 +632,24 @@ TEST_F(Interrupted, FileShrinkingMidDumpLeavesNothingBehind) {
   });
   ExpectOneErrorLine(result, "shrank");
   ExpectNothingLeftBehind();
+}
+
+// Results that cannot be written are not success (they exited 0).
+TEST_F(MapFilesDump, ListAndVerifyFailWhenStandardOutputIsFull) {
+  auto target = StartTarget();
+  const std::string dump = work_ + "/dump";
+  ASSERT_EQ(RunProgram(AsNobody(Dump(copies_.with_ep, target->pid(), {"-o", dump}))).exit_code,
+            0);
+  const std::string full = "cannot write standard output: No space left on device";
+  for (const std::vector<std::string>& args :
+       {Dump(copies_.with_ep, target->pid(), {"--list"}),
+        Dump(copies_.with_ep, target->pid(), {"--list", "--json"}),
+        std::vector<std::string>{copies_.with_ep, "map-files-dump", "--verify", dump}}) {
+    SCOPED_TRACE(args.back());
+    std::vector<std::string> shell = {"sh", "-c", "exec \"$0\" \"$@\" >/dev/full"};
+    shell.insert(shell.end(), args.begin(), args.end());
+    ExpectOneErrorLine(RunProgram(AsNobody(shell)), full);
+  }
 }
 
 TEST_F(MapFilesDump, VerifyFindsACorruptedFile) {
