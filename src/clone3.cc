@@ -10,8 +10,9 @@
 
 namespace crpid {
 
-pid_t Clone3WithSetTid(const pid_t* set_tid, size_t count) {
+pid_t Clone3WithSetTid(const pid_t* set_tid, size_t count, uint64_t flags) {
   CloneArgsV1 args{};
+  args.flags = flags;
   args.exit_signal = SIGCHLD;
   args.set_tid = reinterpret_cast<uintptr_t>(set_tid);
   args.set_tid_size = count;
