@@ -628,7 +628,7 @@ class Coordinator {
   Error Abort(std::optional<Error> own = std::nullopt);
   void KillAndReapEverything();
   Error DescribeFailure();
-  Error Late(int phase);
+  Error Late(int phase, bool overall);
   std::optional<pid_t> EndedProcess(int phase);
   void ReapOwnSessionPlaceholders();
 
@@ -642,6 +642,7 @@ class Coordinator {
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
   Pipe exec_pipe_;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::duration stall_{};
   std::chrono::steady_clock::time_point deadline_;
 };
 
@@ -730,9 +731,12 @@ Status Coordinator::Prepare() {
   world_.capability =
       ::geteuid() == 0 ? -1 : CheckpointRestoreCapabilityToRaise(request_.capabilities);
   world_.command_mask = request_.command_signal_mask;
-  const int seconds = request_.setup_timeout_seconds > 0
-                          ? request_.setup_timeout_seconds
-                          : 30 + static_cast<int>(plan_.nodes.size() / 100);
+  // A setup that makes no progress for 30 s is stuck (a process stopped);
+  // one that progresses may take its time (a loaded machine, a deep chain
+  // whose every step waits for the scheduler), up to 60 s + 100 ms per node.
+  const int timeout = request_.setup_timeout_seconds;
+  const int seconds = timeout > 0 ? timeout : 60 + static_cast<int>(plan_.nodes.size() / 10);
+  stall_ = std::chrono::seconds(timeout > 0 ? timeout : 30);
   started_ = std::chrono::steady_clock::now();
   deadline_ = started_ + std::chrono::seconds(seconds);
   world_.coordinator = ::getpid();
@@ -821,12 +825,19 @@ Status Coordinator::WaitDone(int phase) {
   }
   int last_done = -1;
   auto last_progress = std::chrono::steady_clock::now();
+  int progress_done = -1;
+  auto progressed = last_progress;
   for (;;) {
     if (s->aborted.load() != 0) return Abort();
     const int done = s->done[phase].load();
     if (done >= s->expected[phase].load()) return Ok{};
     if (WaitWhile(&s->done[phase], done, 100)) continue;
-    if (std::chrono::steady_clock::now() > deadline_) return Abort(Late(phase));
+    const auto now = std::chrono::steady_clock::now();
+    if (done != progress_done) {
+      progress_done = done;
+      progressed = now;
+    }
+    if (now > deadline_ || now - progressed > stall_) return Abort(Late(phase, now > deadline_));
     // No progress for a second: has a process that had yet to do its part
     // ended (killed)? Its parent, asleep, does not reap it: a zombie.
     if (done != last_done) {
@@ -875,7 +886,7 @@ std::optional<pid_t> Coordinator::EndedProcess(int phase) {
 
 // The deadline passed in `phase`: what was in place, and the first process
 // that was not, with its state as /proc shows it.
-Error Coordinator::Late(int phase) {
+Error Coordinator::Late(int phase, bool overall) {
   static const char* const kAll[] = {"creating their children", "leading their groups",
                                      "joining their groups", "preparing their commands"};
   static const char* const kOne[] = {"creating its children", "leading its group",
@@ -897,15 +908,19 @@ Error Coordinator::Late(int phase) {
     late = who + " had not finished " + kOne[phase] +
            (stopped ? " (it was stopped)" : state == '?' ? " (it was gone)" : "");
   }
-  const std::string seconds = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                 deadline_ - started_).count());
+  auto whole_seconds = [](std::chrono::steady_clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  };
+  const std::string what = overall ? "the " + whole_seconds(deadline_ - started_) +
+                                         " s setup deadline passed"
+                                   : "the setup made no progress for " +
+                                         whole_seconds(stall_) + " s";
   return Error{ErrorKind::kSystem, ETIMEDOUT,
-               std::to_string(s->done[phase].load()) + " of " +
+               what + ": " + std::to_string(s->done[phase].load()) + " of " +
                    std::to_string(s->expected[phase].load()) + " processes had finished " +
-                   kAll[phase] + " when the " + seconds + " s setup deadline passed" +
-                   (late.empty() ? "" : "; " + late) + "; nothing ran",
-               stopped ? "do not stop the tree's processes while crpid sets it up; run "
-                         "crpid again"
+                   kAll[phase] + (late.empty() ? "" : "; " + late) + "; nothing ran",
+               stopped ? "let the tree's processes run (do not stop them) while crpid sets "
+                         "the tree up, and run crpid again"
                        : "run crpid again when the machine is less loaded"};
 }
 
