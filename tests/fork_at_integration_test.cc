@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -505,6 +506,52 @@ TEST_F(ForkAt, DetachPrintsThePidAndLeavesTheCommandRunning) {
   EXPECT_EQ(result.out, std::to_string(pid) + "\n");
   EXPECT_TRUE(WaitForComm(pid, "sleep"));
   ::kill(pid, SIGKILL);
+}
+
+// The child waits for crpid's "go" before it execs. Stopped by its owner
+// there, then crpid SIGKILLed: it used to stay stopped for good; now it is
+// killed with crpid (PR_SET_PDEATHSIG, which acts on stopped processes)
+// and holds no capability meanwhile (hostile-user review of fork-tree, 1).
+// crpid is caught between fork and "go" by stopping it while it writes the
+// PID file; a try where the command had already started is retried.
+TEST_F(ForkAt, StoppedChildDiesWithKilledCrpid) {
+  const std::string pid_file = copies_.nobody_dir + "/stopped.pid";
+  bool caught = false;
+  for (int attempt = 0; attempt < 200 && !caught; ++attempt) {
+    std::filesystem::remove(pid_file);
+    const pid_t pid = FreePid();
+    BackgroundProcess crpid(AsNobody({cap_path(), "fork-at", "--pid-file", pid_file,
+                                      std::to_string(pid), "--", "sleep", "1000"}));
+    const std::string proc = "/proc/" + std::to_string(pid);
+    for (int i = 0; i < 400000 && !std::filesystem::exists(proc); ++i) {
+    }
+    ::kill(crpid.pid(), SIGSTOP);
+    // crpid writes the PID file before "go": no file, no "go" yet.
+    std::string comm = ReadFileOrEmpty(proc + "/comm");
+    caught = !comm.empty() && comm != "sleep\n" && !std::filesystem::exists(pid_file);
+    if (caught) ::kill(pid, SIGSTOP);  // its owner stops it
+    ::kill(crpid.pid(), SIGKILL);
+    crpid.Wait();
+    if (!caught) {
+      ::kill(pid, SIGKILL);
+      continue;
+    }
+    bool ended = false;
+    for (int i = 0; i < 3000 && !ended; ++i) {
+      const std::string status = ReadFileOrEmpty(proc + "/status");
+      ended = status.empty() || status.find("State:\tZ") != std::string::npos;
+      if (!ended) {
+        EXPECT_EQ(CapabilityLine(status, "CapPrm"), "CapPrm:0000000000000000");
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    EXPECT_TRUE(ended) << "PID " << pid << " outlived crpid";
+    if (!ended) {
+      ::kill(pid, SIGCONT);
+      ::kill(pid, SIGKILL);
+    }
+  }
+  EXPECT_TRUE(caught) << "crpid never caught between fork and go";
 }
 
 TEST_F(ForkAt, PidFileHoldsThePid) {
