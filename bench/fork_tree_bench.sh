@@ -17,6 +17,7 @@ set -euo pipefail
 
 runs=${RUNS:-5}
 read -r -a sizes <<<"${SIZES:-1000 10000}"
+read -r -a shapes <<<"${SHAPES:-wide deep}"
 
 [[ $EUID -eq 0 ]] || { echo "fork_tree_bench.sh: run as root" >&2; exit 1; }
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ setcap cap_checkpoint_restore+ep "$tmp/crpid"
 # "case N µs" line per run; ends each run's processes by PID.
 cat >"$tmp/loop.sh" <<'LOOP'
 set -euo pipefail
-tmp=$1 runs=$2; shift 2
+tmp=$1 runs=$2; read -r -a shapes <<<"$3"; shift 3
 gone() { for p in "$@"; do while [[ -e /proc/$p ]]; do sleep 0.002; done; done; }
 # free_block N: the first PID of N consecutive PIDs free now, below
 # pid_max, not within 5000 above ns_last_pid (where new processes land).
@@ -83,7 +84,7 @@ for n in "$@"; do
     echo "spawn $n $(( (${t1/./} - ${t0/./}) ))"
     mapfile -t pids <"$tmp/spawned"
     kill -9 "${pids[@]}"; gone "${pids[@]}"
-    for shape in wide deep; do
+    for shape in "${shapes[@]}"; do
       first=$(free_block "$n") || { echo "no block of $n free PIDs" >&2; exit 1; }
       tree "$shape" "$n" "$first" "$tmp/tree.json"
       t0=$EPOCHREALTIME
@@ -100,13 +101,13 @@ LOOP
 echo "kernel $(uname -r), $(nproc) cores, pid_max $(</proc/sys/kernel/pid_max)," \
   "load $(cut -d' ' -f1-3 /proc/loadavg), $runs runs"
 raw=$(setpriv --reuid=65534 --regid=65534 --clear-groups bash "$tmp/loop.sh" "$tmp" "$runs" \
-  "${sizes[@]}")
+  "${shapes[*]}" "${sizes[@]}")
 
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 printf '\n%-46s %12s %12s %12s\n' case "median ms" min max
 declare -A med
 for n in "${sizes[@]}"; do
-  for c in spawn wide deep; do
+  for c in spawn "${shapes[@]}"; do
     values=$(awk -v c=$c -v n=$n '$1 == c && $2 == n {print $3}' <<<"$raw")
     med[$c$n]=$(median <<<"$values")
     case $c in
@@ -122,12 +123,18 @@ done
 echo
 verdict() { awk "BEGIN { print ($1 <= $2) ? \"PASS\" : \"MISS\" }"; }
 for n in "${sizes[@]}"; do
-  wide=$(awk "BEGIN { printf \"%.2f\", ${med[wide$n]} / ${med[spawn$n]} }")
-  deep=$(awk "BEGIN { printf \"%.2f\", ${med[deep$n]} / ${med[wide$n]} }")
-  echo "$n processes: wide / spawn ${wide}x (target <= 1.15x: $(verdict "$wide" 1.15))," \
-    "deep / wide ${deep}x (target <= 2x: $(verdict "$deep" 2))"
+  line="$n processes:"
+  if [[ -n ${med[wide$n]:-} ]]; then
+    wide=$(awk "BEGIN { printf \"%.2f\", ${med[wide$n]} / ${med[spawn$n]} }")
+    line+=" wide / spawn ${wide}x (target <= 1.15x: $(verdict "$wide" 1.15))"
+  fi
+  if [[ -n ${med[deep$n]:-} && -n ${med[wide$n]:-} ]]; then
+    deep=$(awk "BEGIN { printf \"%.2f\", ${med[deep$n]} / ${med[wide$n]} }")
+    line+=", deep / wide ${deep}x (target <= 2x: $(verdict "$deep" 2))"
+  fi
+  echo "$line"
 done
-for c in spawn wide deep; do
+for c in spawn "${shapes[@]}"; do
   line="$c: per process"
   for n in "${sizes[@]}"; do
     line+=" at $n: $(awk "BEGIN{printf \"%.0f\", ${med[$c$n]}/$n}") µs"
