@@ -32,8 +32,8 @@ restore() {
 trap restore EXIT
 largest=$(printf '%s\n' "${sizes[@]}" | sort -n | tail -1)
 # Room for the block, the processes already running and ordinary forks.
-if ((pid_max < 3 * largest + 10000)); then
-  echo $((3 * largest + 10000)) >/proc/sys/kernel/pid_max
+if ((pid_max < largest + 12000)); then
+  echo $((2 * largest + 12000)) >/proc/sys/kernel/pid_max
 fi
 cp bazel-bin/cli/crpid bazel-bin/bench/tree_spawner "$tmp"
 chmod 755 "$tmp"
