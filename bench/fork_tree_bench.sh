@@ -31,21 +31,7 @@ restore() {
 }
 trap restore EXIT
 largest=$(printf '%s\n' "${sizes[@]}" | sort -n | tail -1)
-# Room for the block, the processes already running and ordinary forks.
-if ((pid_max < largest + 12000)); then
-  echo $((2 * largest + 12000)) >/proc/sys/kernel/pid_max
-fi
-cp bazel-bin/cli/crpid bazel-bin/bench/tree_spawner "$tmp"
-chmod 755 "$tmp"
-chown nobody "$tmp"
-setcap cap_checkpoint_restore+ep "$tmp/crpid"
-
-# The timed loop, as nobody from a capability-less bash: prints one
-# "case N µs" line per run; ends each run's processes by PID.
-cat >"$tmp/loop.sh" <<'LOOP'
-set -euo pipefail
-tmp=$1 runs=$2; read -r -a shapes <<<"$3"; shift 3
-gone() { for p in "$@"; do while [[ -e /proc/$p ]]; do sleep 0.002; done; done; }
+cat >"$tmp/free_block.sh" <<'FREE'
 # free_block N: the first PID of N consecutive PIDs free now, below
 # pid_max, not within 5000 above ns_last_pid (where new processes land).
 free_block() {
@@ -63,6 +49,25 @@ free_block() {
       exit 1
     }' < <(ls /proc /proc/[0-9]*/task 2>/dev/null | grep -E '^[0-9]+$')
 }
+FREE
+source "$tmp/free_block.sh"
+# No room below pid_max for the largest tree (the processes already
+# running are spread over it): raise it for the run.
+if ! free_block "$largest" >/dev/null; then
+  echo $((2 * pid_max > 4 * largest ? 2 * pid_max : 4 * largest)) >/proc/sys/kernel/pid_max
+fi
+cp bazel-bin/cli/crpid bazel-bin/bench/tree_spawner "$tmp"
+chmod 755 "$tmp"
+chown nobody "$tmp"
+setcap cap_checkpoint_restore+ep "$tmp/crpid"
+
+# The timed loop, as nobody from a capability-less bash: prints one
+# "case N µs" line per run; ends each run's processes by PID.
+cat >"$tmp/loop.sh" <<'LOOP'
+set -euo pipefail
+tmp=$1 runs=$2; read -r -a shapes <<<"$3"; shift 3
+gone() { for p in "$@"; do while [[ -e /proc/$p ]]; do sleep 0.002; done; done; }
+source "$tmp/free_block.sh"
 # tree SHAPE N FIRST FILE: root at FIRST leading its session and group.
 tree() {
   awk -v shape="$1" -v n="$2" -v first="$3" 'BEGIN {
