@@ -90,7 +90,7 @@ for n in "$@"; do
     mapfile -t pids <"$tmp/spawned"
     kill -9 "${pids[@]}"; gone "${pids[@]}"
     for shape in "${shapes[@]}"; do
-      first=$(free_block "$n") || { echo "no block of $n free PIDs" >&2; exit 1; }
+      first=$(free_block "$n") || { echo "no block of $n free PIDs below pid_max $(</proc/sys/kernel/pid_max), ns_last_pid $(</proc/sys/kernel/ns_last_pid)" >&2; exit 1; }
       tree "$shape" "$n" "$first" "$tmp/tree.json"
       t0=$EPOCHREALTIME
       "$tmp/crpid" fork-tree --detach "$tmp/tree.json" >/dev/null
