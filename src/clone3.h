@@ -33,8 +33,9 @@ static_assert(sizeof(CloneArgsV1) == 80);
 // seccomp filter), E2BIG no set_tid (< 5.5), EPERM capability missing in a
 // namespace's owning user namespace, EEXIST a PID taken, EINVAL a PID not
 // below pid_max or more PIDs than namespace levels.
+// `flags`: CLONE_* flags such as CLONE_PARENT (nothing that shares memory).
 // Raw syscall: the child must only make async-signal-safe calls, then exec.
-pid_t Clone3WithSetTid(const pid_t* set_tid, size_t count);
+pid_t Clone3WithSetTid(const pid_t* set_tid, size_t count, uint64_t flags = 0);
 
 }  // namespace crpid
 

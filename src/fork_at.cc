@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,13 +41,23 @@ struct ChildContext {
   char* const* argv;
   char* const* envp;
   const sigset_t* signal_mask;
+  // crpid, which the child dies with until it execs, as getppid shows it:
+  // 0 where the child is in a new PID namespace crpid is not in.
+  pid_t parent;
 };
 
-// Runs in the new process: async-signal-safe calls only.
+// Runs in the new process: async-signal-safe calls only. First every
+// capability set is emptied (also what a child stopped by its owner before
+// its first instruction does once it runs again, whatever happened to
+// crpid meanwhile), then it is killed with crpid until it execs, also while
+// stopped; a crpid that died before prctl is seen by getppid.
 [[noreturn]] void ChildMain(const ChildContext& context) {
+  if (DropAllCapabilitiesRaw() != 0) _exit(kChildAborted);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || ::getppid() != context.parent) {
+    _exit(kChildAborted);
+  }
   ::close(context.go_write);
   ::close(context.report_read);
-  if (DropAllCapabilitiesRaw() != 0) _exit(kChildAborted);
   pid_t self = static_cast<pid_t>(::syscall(SYS_getpid));
   if (WriteFullyRaw(context.report_write, &self, sizeof self) < 0 ||
       self != context.expected_pid) {
@@ -57,6 +68,8 @@ struct ChildContext {
     _exit(kChildAborted);
   }
   ::close(context.go_read);
+  // COMMAND runs as if started directly: it does not die with crpid.
+  ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   RestoreFileSizeSignal();
   ::sigprocmask(SIG_SETMASK, context.signal_mask, nullptr);
   ::execvpe(context.argv[0], context.argv, context.envp);
@@ -109,7 +122,8 @@ Result<Attempt> PrepareAttempt(const ForkAtRequest& request,
       request.pids.front(),           attempt.go.read_end.get(),
       attempt.go.write_end.get(),     attempt.report.read_end.get(),
       attempt.report.write_end.get(), attempt.argv.data(),
-      attempt.envp.data(),            &request.child_signal_mask};
+      attempt.envp.data(),            &request.child_signal_mask,
+      ChildrenShareOwnPidNamespace() ? ::getpid() : 0};
   return attempt;
 }
 

@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -21,6 +22,8 @@
 #include <climits>
 #include <cstring>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 #include <string>
 #include <utility>
 
@@ -56,12 +59,14 @@ enum Step : int {
   kStepExec,
   kStepChildEnded,
   kStepPlaceholder,
+  kStepEnvironment,
 };
 
 struct SharedSlot {
   std::atomic<pid_t> pid;       // written by the process itself at birth
   std::atomic<int> reaped;      // its creator reaps it: never signal it
   std::atomic<int> exec_errno;  // execve failed with this
+  std::atomic<int> phases_done; // how many phases it has completed
 };
 
 // The one mapping every process of the tree shares with crpid.
@@ -79,11 +84,15 @@ struct Shared {
   SharedSlot slots[1];  // really plan.nodes.size()
 };
 
-// A node's command, prepared before the first fork.
+// A node's command, prepared before the first fork. Its size grows with
+// the entry, never with crpid's environment: the base environment is
+// shared by every node (World::base_env) and each envp is built in the
+// process itself right before exec (BuildEnvironment).
 struct NodeExec {
-  std::vector<std::string> strings;  // argv, then environment entries
+  std::vector<std::string> strings;  // argv, then CRPID_TREE_INDEX=i
   std::vector<char*> argv;
-  std::vector<char*> envp;
+  std::vector<char*> own_env;        // the entry's variables, CRPID_TREE_INDEX
+  std::vector<size_t> overridden;    // base_env entries they replace, ascending
   // execvp's fallback for a file without #! or ELF header (ENOEXEC):
   // {"/bin/sh", <the resolved path>, argv[1]…}; slot 1 is filled in the child.
   std::vector<char*> shell_argv;
@@ -96,6 +105,8 @@ struct NodeExec {
 struct World {
   const TreePlan* plan = nullptr;
   const std::vector<NodeExec>* exec = nullptr;
+  char* const* base_env = nullptr;  // the caller's environment, one copy
+  size_t base_env_count = 0;
   Shared* shared = nullptr;
   ForkMethod method = ForkMethod::kClone3;
   int capability = -1;       // to raise around clone3; -1: none or root
@@ -151,6 +162,15 @@ bool Abandoned(const World& w) {
          (now.tv_sec == w.deadline.tv_sec && now.tv_nsec >= w.deadline.tv_nsec);
 }
 
+// A tree process that must not go on (its crpid or creator is gone, or the
+// setup was abandoned) empties every capability set, then ends: it creates
+// nothing. Also what a process stopped before its first instruction does
+// once it runs again.
+[[noreturn]] void GiveUp() {
+  DropAllCapabilitiesRaw();
+  _exit(kAborted);
+}
+
 // Records the first failure, wakes crpid and every waiter, and ends.
 [[noreturn]] void Fail(const World& w, int node, Step step, int err, pid_t pid) {
   Shared* s = w.shared;
@@ -167,30 +187,57 @@ bool Abandoned(const World& w) {
   _exit(kAborted);
 }
 
-void MarkDone(const World& w, int phase) {
+void MarkDone(const World& w, int node, int phase) {
   Shared* s = w.shared;
+  s->slots[node].phases_done.store(phase + 1);
   if (s->done[phase].fetch_add(1) + 1 == s->expected[phase].load()) {
     WakeAll(&s->done[phase]);
   }
 }
 
+// Whether a child of this process has ended (left to be reaped). A member
+// that ns_last_pid made land at a wrong PID (born with CLONE_PARENT, so
+// this process's child) is reaped here and does not count.
+bool EndedChild(siginfo_t* info) {
+  for (;;) {
+    *info = {};
+    if (::waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) != 0 || info->si_pid == 0) {
+      return false;
+    }
+    if (info->si_code != CLD_EXITED || info->si_status != kWrongLanding) return true;
+    ::waitpid(info->si_pid, nullptr, WNOHANG);
+  }
+}
+
 // Waits for crpid to open `phase`. While waiting, a child of this process
 // that ends (killed) fails the whole tree.
+// Sleeps while *word == value, until the tree's deadline (absolute, so
+// that a process woken often still ends on time). false once it passed.
+bool SleepWhile(const World& w, std::atomic<int>* word, int value) {
+  const long r = ::syscall(SYS_futex, reinterpret_cast<int*>(word), FUTEX_WAIT_BITSET, value,
+                           &w.deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
+  return !(r < 0 && errno == ETIMEDOUT);
+}
+
+// Waits for crpid to open `phase`, asleep until woken: no process of the
+// tree runs while it waits, whatever the tree's size (a process that
+// polled would cost every waiting process a wake-up per period). A tree
+// process ends if crpid dies (PR_SET_PDEATHSIG along the whole tree), the
+// setup is aborted (woken), or the deadline passes; crpid itself notices a
+// process that ends meanwhile (ReportEndedProcess).
 void WaitPhase(const World& w, int node, int phase) {
   Shared* s = w.shared;
   for (;;) {
-    if (s->aborted.load() != 0 || Abandoned(w)) _exit(kAborted);
+    if (s->aborted.load() != 0) _exit(kAborted);
+    if (w.method == ForkMethod::kNsLastPid) {
+      siginfo_t info;
+      (void)EndedChild(&info);  // reaps the members that landed wrong
+    }
     const int now = s->phase.load();
     if (now >= phase) return;
-    if (!WaitWhile(&s->phase, now, kTreeWaitMillis)) {
-      siginfo_t info = {};
-      // A group placeholder ends once `phase` has moved on: read it after.
-      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0 &&
-          s->phase.load() < phase) {
-        Fail(w, node, kStepChildEnded, 0, info.si_pid);
-      }
-    }
+    if (!SleepWhile(w, &s->phase, now) || Abandoned(w)) GiveUp();
   }
+  (void)node;
 }
 
 void LockNsLastPid(const World& w, int node) {
@@ -198,7 +245,7 @@ void LockNsLastPid(const World& w, int node) {
   for (;;) {
     int expected = 0;
     if (lock->compare_exchange_strong(expected, 1)) return;
-    if (w.shared->aborted.load() != 0 || Abandoned(w)) _exit(kAborted);
+    if (w.shared->aborted.load() != 0 || Abandoned(w)) GiveUp();
     WaitWhile(lock, 1, kTreeWaitMillis);
     (void)node;
   }
@@ -221,21 +268,62 @@ size_t FormatDecimal(long value, char* buf) {
   return n;
 }
 
-[[noreturn]] void NodeMain(const World& w, int node);
+// The process a new tree process must die with until it execs: its creator,
+// or, for a member a session placeholder creates (born with CLONE_PARENT),
+// the placeholder's creator; crpid for the top.
+pid_t ParentAtBirth(const World& w, int node) {
+  int parent = w.plan->nodes[node].creator;
+  if (parent >= 0 && w.plan->nodes[parent].kind == PlanNodeKind::kSessionPlaceholder) {
+    parent = w.plan->nodes[parent].creator;
+  }
+  return parent < 0 ? w.coordinator : w.plan->nodes[parent].pid;
+}
 
-// Creates `node` at its PID. In the caller: its PID, or -1 with errno
+// The first instructions of every tree process (T1): lower the capability
+// its creator raised for clone3, then be killed with its parent until it
+// execs, so that a tree whose crpid or creator was killed mid-setup (even
+// while stopped) does not linger. A parent that died before prctl is seen
+// by getppid.
+void StartNode(const World& w, int node) {
+  if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
+  w.shared->slots[node].pid.store(static_cast<pid_t>(::syscall(SYS_getpid)));
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) GiveUp();
+  if (::getppid() != ParentAtBirth(w, node)) GiveUp();
+  if (w.shared->aborted.load() != 0 || Abandoned(w)) GiveUp();
+}
+
+// A session placeholder's members are born as children of the
+// placeholder's creator (CLONE_PARENT): the parent the recorded tree shows,
+// which they can die with from their first instruction, where a member
+// born to the placeholder would be orphaned when it exits.
+uint64_t CloneFlags(const World& w, int node) {
+  const int creator = w.plan->nodes[node].creator;
+  return creator >= 0 && w.plan->nodes[creator].kind == PlanNodeKind::kSessionPlaceholder
+             ? CLONE_PARENT
+             : 0;
+}
+
+// Creates `node` at its PID. In the creator: its PID, or -1 with errno
 // (EEXIST taken, EPERM capability missing, EBUSY lost 32 ns_last_pid races).
+// In the new process, after StartNode: 0. The new process continues on the
+// creator's stack at the creator's depth (see TreeProcessMain).
 pid_t CreateNode(const World& w, int node) {
   const pid_t target = w.plan->nodes[node].pid;
+  const uint64_t flags = CloneFlags(w, node);
   if (w.method != ForkMethod::kNsLastPid) {
     if (int err = SetEffectiveRaw(w.capability, true); err != 0) {
       errno = err;
       return -1;
     }
-    const pid_t pid = Clone3WithSetTid(&target, 1);
-    if (pid == 0) NodeMain(w, node);
+    const pid_t pid = Clone3WithSetTid(&target, 1, flags);
+    if (pid == 0) {
+      StartNode(w, node);
+      return 0;
+    }
     const int err = errno;
-    if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
+    if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
+    // crpid can kill it even if it never runs its first instruction.
+    if (pid > 0) w.shared->slots[node].pid.store(pid);
     errno = err;
     return pid;
   }
@@ -247,24 +335,33 @@ pid_t CreateNode(const World& w, int node) {
   for (int attempt = 0; attempt < kNsLastPidAttempts; ++attempt) {
     int err = SetEffectiveRaw(w.capability, true);
     if (err == 0 && ::pwrite(w.ns_last_pid_fd, text, length, 0) < 0) err = errno;
-    if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
+    if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
     if (err != 0) {
       UnlockNsLastPid(w);
       errno = err;
       return -1;
     }
-    const pid_t pid = ::fork();
+    const pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0));
     if (pid == 0) {
-      if (static_cast<pid_t>(::syscall(SYS_getpid)) != target) _exit(kWrongLanding);
-      NodeMain(w, node);
+      if (static_cast<pid_t>(::syscall(SYS_getpid)) != target) {
+        DropAllCapabilitiesRaw();
+        _exit(kWrongLanding);
+      }
+      StartNode(w, node);
+      return 0;
     }
     if (pid < 0 || pid == target) {
       err = errno;
+      if (pid > 0) w.shared->slots[node].pid.store(pid);
       UnlockNsLastPid(w);
       errno = err;
       return pid;
     }
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    // A member that landed wrong is its grandparent's child: that one reaps
+    // it (ReapWrongLandings).
+    if (flags == 0) {
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
     }
     // Held by a process, or (the fork skipped it) as a group ID.
     if (::kill(target, 0) == 0 || errno == EPERM || ::kill(-target, 0) == 0 ||
@@ -295,7 +392,7 @@ void ReapPlaceholder(const World& w, int creator, int placeholder) {
   for (;;) {
     const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
     if (reaped == pid || (reaped < 0 && errno != EINTR)) break;
-    if (Abandoned(w)) _exit(kAborted);
+    if (Abandoned(w)) GiveUp();
     WaitWhile(&w.shared->aborted, 0, 20);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -341,57 +438,94 @@ int ResolveCommand(const char* name, const char* path, char* out) {
   return found;
 }
 
-[[noreturn]] void SessionPlaceholderMain(const World& w, int node) {
+// The command's environment, built in the process itself right before
+// exec, in memory it maps (shared by nothing, freed by exec): the base
+// environment's pointers minus what the entry overrides, the entry's own
+// variables, CRPID_TREE_INDEX. nullptr with errno if mmap fails.
+char** BuildEnvironment(const World& w, const NodeExec& exec) {
+  const size_t count = w.base_env_count - exec.overridden.size() + exec.own_env.size() + 1;
+  void* memory = ::mmap(nullptr, count * sizeof(char*), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  char** envp = static_cast<char**>(memory);
+  size_t at = 0;
+  size_t skip = 0;
+  for (size_t i = 0; i < w.base_env_count; ++i) {
+    if (skip < exec.overridden.size() && exec.overridden[skip] == i) {
+      ++skip;
+      continue;
+    }
+    envp[at++] = w.base_env[i];
+  }
+  for (char* variable : exec.own_env) envp[at++] = variable;
+  envp[at] = nullptr;
+  return envp;
+}
+
+// Every node function below returns, in a process it has just created, the
+// node that process is to become (>= 0); TreeProcessMain then runs that
+// node in the same frame. So a process continues where its creator's
+// clone3 returned, but at a depth that does not grow with the tree's.
+constexpr int kNoNewNode = -1;
+
+int SessionPlaceholderMain(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
   if (::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
-  for (int child : n.children) CreateOrFail(w, node, child);
+  for (int child : n.children) {
+    if (CreateOrFail(w, node, child) == 0) return child;
+  }
   if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
-  MarkDone(w, 0);
+  MarkDone(w, node, 0);
   _exit(0);
 }
 
 [[noreturn]] void GroupPlaceholderMain(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
   if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
-  MarkDone(w, 0);
+  MarkDone(w, node, 0);
   WaitPhase(w, node, 1);
   if (::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
-  MarkDone(w, 1);
+  MarkDone(w, node, 1);
   WaitPhase(w, node, 2);
-  MarkDone(w, 2);
+  MarkDone(w, node, 2);
   WaitPhase(w, node, 3);
   _exit(0);  // every member has joined; the creator reaps this
 }
 
 // Creation: children born into the old session, setsid, the others.
-void CreateChildren(const World& w, int node) {
+int CreateChildren(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
   if (n.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     Fail(w, node, kStepSubreaper, errno, n.pid);
   }
-  for (int child : n.early_children) CreateOrFail(w, node, child);
+  for (int child : n.early_children) {
+    if (CreateOrFail(w, node, child) == 0) return child;
+  }
   if (n.setsid && ::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
   for (int child : n.children) {
-    CreateOrFail(w, node, child);
+    if (CreateOrFail(w, node, child) == 0) return child;
     if (w.plan->nodes[child].kind == PlanNodeKind::kSessionPlaceholder) {
       ReapPlaceholder(w, node, child);
     }
   }
-  if (n.group_placeholder >= 0) CreateOrFail(w, node, n.group_placeholder);
+  if (n.group_placeholder >= 0 && CreateOrFail(w, node, n.group_placeholder) == 0) {
+    return n.group_placeholder;
+  }
   if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+  return kNoNewNode;
 }
 
-[[noreturn]] void ProcessMain(const World& w, int node) {
+int ProcessMain(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
   const NodeExec& exec = (*w.exec)[node];
-  CreateChildren(w, node);
-  MarkDone(w, 0);
+  if (int child = CreateChildren(w, node); child != kNoNewNode) return child;
+  MarkDone(w, node, 0);
   WaitPhase(w, node, 1);
   if (n.lead_group && ::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
-  MarkDone(w, 1);
+  MarkDone(w, node, 1);
   WaitPhase(w, node, 2);
   if (n.join_group && ::setpgid(0, n.pgid) < 0) Fail(w, node, kStepJoinGroup, errno, n.pgid);
-  MarkDone(w, 2);
+  MarkDone(w, node, 2);
   WaitPhase(w, node, 3);
   if (n.group_placeholder >= 0) ReapPlaceholder(w, node, n.group_placeholder);
   if (!exec.cwd.empty() && ::chdir(exec.cwd.c_str()) != 0) {
@@ -404,51 +538,44 @@ void CreateChildren(const World& w, int node) {
   // What execve checks (access(X_OK) passes a directory or a script whose
   // interpreter is missing), before "go": nothing runs unless all can start.
   if (int err = CheckExecutable(path); err != 0) Fail(w, node, kStepCommand, err, n.pid);
+  char** envp = BuildEnvironment(w, exec);
+  if (envp == nullptr) Fail(w, node, kStepEnvironment, errno, n.pid);
   // Before "go" can open: no parent's command may exit (and kill this
   // process) before this one execs; COMMAND runs as if started directly.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-  MarkDone(w, 3);
+  MarkDone(w, node, 3);
   WaitPhase(w, node, 4);
   RestoreFileSizeSignal();
   ::sigprocmask(SIG_SETMASK, &w.command_mask, nullptr);
-  ::execve(path, exec.argv.data(), exec.envp.data());
+  ::execve(path, exec.argv.data(), envp);
   int err = errno;
   if (err == ENOEXEC) {  // as execvp: a file without #! is a shell script
     char** shell_argv = const_cast<char**>(exec.shell_argv.data());
     shell_argv[1] = path;
-    ::execve("/bin/sh", shell_argv, exec.envp.data());
+    ::execve("/bin/sh", shell_argv, envp);
     err = errno;
   }
   w.shared->slots[node].exec_errno.store(err);
   _exit(err == ENOENT ? 127 : 126);
 }
 
-// Killed with its creator until it execs, so that a tree whose crpid or
-// creator was killed mid-setup (even while stopped) does not linger. Not
-// for the members a session placeholder creates: it exits by design.
-void DieWithCreator(const World& w, int node) {
-  const int creator = w.plan->nodes[node].creator;
-  if (creator >= 0 && w.plan->nodes[creator].kind == PlanNodeKind::kSessionPlaceholder) return;
-  const pid_t creator_pid = creator < 0 ? w.coordinator : w.plan->nodes[creator].pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (::getppid() != creator_pid) _exit(kAborted);  // it died before prctl
-}
-
-void NodeMain(const World& w, int node) {
-  w.shared->slots[node].pid.store(static_cast<pid_t>(::syscall(SYS_getpid)));
-  // T1: born with the capability its creator raised for clone3.
-  if (SetEffectiveRaw(w.capability, false) != 0) _exit(kAborted);
-  DieWithCreator(w, node);
-  if (w.shared->aborted.load() != 0) _exit(kAborted);
+int RunNode(const World& w, int node) {
   switch (w.plan->nodes[node].kind) {
     case PlanNodeKind::kSessionPlaceholder:
-      SessionPlaceholderMain(w, node);
+      return SessionPlaceholderMain(w, node);
     case PlanNodeKind::kGroupPlaceholder:
       GroupPlaceholderMain(w, node);
     case PlanNodeKind::kProcess:
-      ProcessMain(w, node);
+      return ProcessMain(w, node);
   }
   _exit(kAborted);
+}
+
+// A tree process, from its first instruction (StartNode has run) to its
+// exec. Called once, by crpid's child; every later process of the tree
+// comes back here from the clone3 that created it.
+[[noreturn]] void TreeProcessMain(const World& w, int node) {
+  for (;;) node = RunNode(w, node);
 }
 
 // --- crpid's side ---------------------------------------------------------
@@ -509,16 +636,21 @@ class Coordinator {
   Error Abort(std::optional<Error> own = std::nullopt);
   void KillAndReapEverything();
   Error DescribeFailure();
+  Error Late(int phase, bool overall);
+  std::optional<pid_t> EndedProcess(int phase);
   void ReapOwnSessionPlaceholders();
 
   const ForkTreeRequest& request_;
   const TreePlan& plan_;
   std::vector<NodeExec> exec_;
+  std::vector<char*> base_env_;
   std::unique_ptr<SharedMapping> mapping_;
   World world_;
   UniqueFd ns_last_pid_;
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
   Pipe exec_pipe_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::duration stall_{};
   std::chrono::steady_clock::time_point deadline_;
 };
 
@@ -536,10 +668,17 @@ std::string EntryName(const ProcessTree& tree, const PlanNode& node) {
 
 Status Coordinator::Prepare() {
   const ProcessTree& tree = request_.tree;
-  std::vector<std::string> base;
   const std::string index_prefix = std::string(kTreeIndexVariable) + "=";
+  // One copy of the caller's environment for the whole tree: pointers into
+  // request_, and where each name is.
+  std::unordered_map<std::string_view, std::vector<size_t>> base_index;
+  const char* base_path = nullptr;
   for (const std::string& variable : request_.environment) {
-    if (variable.rfind(index_prefix, 0) != 0) base.push_back(variable);
+    if (variable.rfind(index_prefix, 0) == 0) continue;
+    const std::string_view name = std::string_view(variable).substr(0, variable.find('='));
+    base_index[name].push_back(base_env_.size());
+    if (name == "PATH") base_path = variable.c_str() + 5;
+    base_env_.push_back(const_cast<char*>(variable.c_str()));
   }
   exec_.resize(plan_.nodes.size());
   for (size_t i = 0; i < plan_.nodes.size(); ++i) {
@@ -556,28 +695,29 @@ Status Coordinator::Prepare() {
     }
     NodeExec& e = exec_[i];
     e.strings = command;
-    std::set<std::string> overridden;
-    for (const std::string& variable : entry.env) {
-      overridden.insert(variable.substr(0, variable.find('=')));
-    }
-    const size_t argc = e.strings.size();
-    for (const std::string& variable : base) {
-      if (overridden.count(variable.substr(0, variable.find('='))) == 0) {
-        e.strings.push_back(variable);
-      }
-    }
-    for (const std::string& variable : entry.env) e.strings.push_back(variable);
     e.strings.push_back(index_prefix + std::to_string(node.tree_index));
-    for (size_t k = 0; k < e.strings.size(); ++k) {
-      (k < argc ? e.argv : e.envp).push_back(e.strings[k].data());
-      if (k >= argc && e.strings[k].rfind("PATH=", 0) == 0) e.path = e.strings[k].data() + 5;
-    }
+    const size_t argc = command.size();
+    for (size_t k = 0; k < argc; ++k) e.argv.push_back(e.strings[k].data());
     e.argv.push_back(nullptr);
-    e.envp.push_back(nullptr);
+    e.path = base_path;
+    for (const std::string& variable : entry.env) {
+      const std::string_view name = std::string_view(variable).substr(0, variable.find('='));
+      if (auto found = base_index.find(name); found != base_index.end()) {
+        e.overridden.insert(e.overridden.end(), found->second.begin(), found->second.end());
+      }
+      if (name == "PATH") e.path = variable.c_str() + 5;
+      e.own_env.push_back(const_cast<char*>(variable.c_str()));
+    }
+    std::sort(e.overridden.begin(), e.overridden.end());
+    e.overridden.erase(std::unique(e.overridden.begin(), e.overridden.end()),
+                       e.overridden.end());
+    e.own_env.push_back(e.strings.back().data());
     e.shell_argv = {const_cast<char*>("/bin/sh"), nullptr};
     e.shell_argv.insert(e.shell_argv.end(), e.argv.begin() + 1, e.argv.end());
     if (entry.cwd) e.cwd = *entry.cwd;
   }
+  world_.base_env = base_env_.data();
+  world_.base_env_count = base_env_.size();
   mapping_ = std::make_unique<SharedMapping>(plan_.nodes.size());
   if (mapping_->get() == nullptr) return SystemError(errno, "mmap");
   Shared* s = mapping_->get();
@@ -599,10 +739,14 @@ Status Coordinator::Prepare() {
   world_.capability =
       ::geteuid() == 0 ? -1 : CheckpointRestoreCapabilityToRaise(request_.capabilities);
   world_.command_mask = request_.command_signal_mask;
-  const int seconds = request_.setup_timeout_seconds > 0
-                          ? request_.setup_timeout_seconds
-                          : 30 + static_cast<int>(plan_.nodes.size() / 100);
-  deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  // A setup that makes no progress for 30 s is stuck (a process stopped);
+  // one that progresses may take its time (a loaded machine, a deep chain
+  // whose every step waits for the scheduler), up to 60 s + 100 ms per node.
+  const int timeout = request_.setup_timeout_seconds;
+  const int seconds = timeout > 0 ? timeout : 60 + static_cast<int>(plan_.nodes.size() / 10);
+  stall_ = std::chrono::seconds(timeout > 0 ? timeout : 30);
+  started_ = std::chrono::steady_clock::now();
+  deadline_ = started_ + std::chrono::seconds(seconds);
   world_.coordinator = ::getpid();
   coordinator_pidfd_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
   world_.coordinator_pidfd = coordinator_pidfd_.get();
@@ -653,6 +797,7 @@ Status Coordinator::ChooseMethod() {
 Status Coordinator::CreateTop() {
   for (int node : plan_.top) {
     const pid_t pid = CreateNode(world_, node);
+    if (pid == 0) TreeProcessMain(world_, node);  // the base frame of the whole tree
     if (pid < 0) {
       Shared* s = world_.shared;
       int expected = 0;
@@ -686,28 +831,105 @@ Status Coordinator::WaitDone(int phase) {
       own_placeholders.insert(plan_.nodes[node].pid);
     }
   }
+  int last_done = -1;
+  auto last_progress = std::chrono::steady_clock::now();
+  int progress_done = -1;
+  auto progressed = last_progress;
   for (;;) {
     if (s->aborted.load() != 0) return Abort();
     const int done = s->done[phase].load();
     if (done >= s->expected[phase].load()) return Ok{};
     if (WaitWhile(&s->done[phase], done, 100)) continue;
-    if (std::chrono::steady_clock::now() > deadline_) {
-      return Abort(Error{ErrorKind::kSystem, ETIMEDOUT,
-                         "the tree was not in place before the deadline (a process "
-                         "stopped or stuck?)",
-                         "nothing ran; run crpid again"});
+    const auto now = std::chrono::steady_clock::now();
+    if (done != progress_done) {
+      progress_done = done;
+      progressed = now;
+    }
+    if (now > deadline_ || now - progressed > stall_) return Abort(Late(phase, now > deadline_));
+    // No progress for a second: has a process that had yet to do its part
+    // ended (killed)? Its parent, asleep, does not reap it: a zombie.
+    if (done != last_done) {
+      last_done = done;
+      last_progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(1)) {
+      last_progress = std::chrono::steady_clock::now();
+      if (std::optional<pid_t> ended = EndedProcess(phase)) {
+        return Abort(Error{ErrorKind::kSystem, 0,
+                           "PID " + std::to_string(*ended) +
+                               " ended (killed?) before the commands started",
+                           "nothing ran; run crpid again"});
+      }
     }
     // A child of crpid that ended unexpectedly (its session placeholder
     // ends by design once its members exist).
     siginfo_t info = {};
-    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0 &&
-        (phase > 0 || own_placeholders.count(info.si_pid) == 0)) {
+    if (EndedChild(&info) && (phase > 0 || own_placeholders.count(info.si_pid) == 0)) {
       return Abort(Error{ErrorKind::kSystem, 0,
                          "PID " + std::to_string(info.si_pid) +
                              " ended (killed?) before the commands started",
                          "nothing ran; run crpid again"});
     }
   }
+}
+
+// Whether `node` takes part in `phase` (is counted in expected[phase]).
+bool Counted(const PlanNode& node, int phase) {
+  return phase == 0 || (phase < 3 && node.kind != PlanNodeKind::kSessionPlaceholder) ||
+         node.kind == PlanNodeKind::kProcess;
+}
+
+// A process that had yet to complete `phase` and has ended (a zombie, or
+// gone), if any.
+std::optional<pid_t> Coordinator::EndedProcess(int phase) {
+  Shared* s = world_.shared;
+  for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+    if (!Counted(plan_.nodes[i], phase) || s->slots[i].phases_done.load() > phase) continue;
+    const pid_t pid = s->slots[i].pid.load();
+    if (pid == 0) continue;
+    auto stat = ReadProcessStat(pid);
+    if (!stat || stat->state == 'Z' || stat->state == 'X') return pid;
+  }
+  return std::nullopt;
+}
+
+// The deadline passed in `phase`: what was in place, and the first process
+// that was not, with its state as /proc shows it.
+Error Coordinator::Late(int phase, bool overall) {
+  static const char* const kAll[] = {"creating their children", "leading their groups",
+                                     "joining their groups", "preparing their commands"};
+  static const char* const kOne[] = {"creating its children", "leading its group",
+                                     "joining its group", "preparing its command"};
+  Shared* s = world_.shared;
+  std::string late;
+  bool stopped = false;
+  for (size_t i = 0; i < plan_.nodes.size() && late.empty(); ++i) {
+    const PlanNode& node = plan_.nodes[i];
+    if (!Counted(node, phase) || s->slots[i].phases_done.load() > phase) continue;
+    const std::string who = EntryName(request_.tree, node);
+    if (s->slots[i].pid.load() == 0) {
+      late = who + " did not exist yet";
+      continue;
+    }
+    auto stat = ReadProcessStat(node.pid);
+    const char state = stat ? stat->state : '?';
+    stopped = state == 'T' || state == 't';
+    late = who + " had not finished " + kOne[phase] +
+           (stopped ? " (it was stopped)" : state == '?' ? " (it was gone)" : "");
+  }
+  auto whole_seconds = [](std::chrono::steady_clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  };
+  const std::string what = overall ? "the " + whole_seconds(deadline_ - started_) +
+                                         " s setup deadline passed"
+                                   : "the setup made no progress for " +
+                                         whole_seconds(stall_) + " s";
+  return Error{ErrorKind::kSystem, ETIMEDOUT,
+               what + ": " + std::to_string(s->done[phase].load()) + " of " +
+                   std::to_string(s->expected[phase].load()) + " processes had finished " +
+                   kAll[phase] + (late.empty() ? "" : "; " + late) + "; nothing ran",
+               stopped ? "let the tree's processes run (do not stop them) while crpid sets "
+                         "the tree up, and run crpid again"
+                       : "run crpid again when the machine is less loaded"};
 }
 
 Status Coordinator::OpenPhase(int phase) {
@@ -864,6 +1086,8 @@ Error Coordinator::DescribeFailure() {
     case kStepPlaceholder:
       return Error{ErrorKind::kSystem, 0,
                    "the placeholder at PID " + std::to_string(pid) + " failed", {}};
+    case kStepEnvironment:
+      return SystemError(err, "cannot map the environment of " + who);
     default:
       return Error{ErrorKind::kSystem, err, "the tree could not be created", {}};
   }

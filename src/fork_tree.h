@@ -25,8 +25,9 @@
 // Placeholders: a session or group whose leader is not in the tree gets a
 // process at the leader's PID, as CRIU does. A session placeholder is
 // created by the recorded parent of the session's first members (crpid for
-// the root), calls setsid, creates those members and exits; its creator
-// reaps it, and the members are reparented to the creator, which is made a
+// the root), calls setsid, creates those members (CLONE_PARENT: born as
+// its creator's children, so they die with it from their first
+// instruction) and exits; its creator reaps it and is made a
 // child subreaper (crpid is one anyway; a tree process keeps the attribute
 // across exec, as the original must have had it). A group placeholder is
 // created by the group's first member, calls setpgid(0, 0), stays until
@@ -105,7 +106,9 @@ struct ForkTreeRequest {
   std::vector<std::string> environment;  // the commands' base environment
   sigset_t command_signal_mask;          // each command's mask at exec
   CapabilityState capabilities;          // as read at start-up
-  int setup_timeout_seconds = 0;         // 0: 30 s + 10 ms per process
+  // Ends a setup with no progress for this long, or that takes longer;
+  // 0: 30 s without progress, or 60 s + 100 ms per process in all.
+  int setup_timeout_seconds = 0;
 };
 
 struct RestoredTree {

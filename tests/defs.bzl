@@ -9,11 +9,11 @@ OUTSIDE_THE_SANDBOX = [
     "local",
 ]
 
-def crpid_integration_test(name, srcs, data = [], deps = []):
+def crpid_integration_test(name, srcs, data = [], deps = [], size = "medium"):
     """A GoogleTest that runs the built crpid for real, outside the sandbox."""
     native.cc_test(
         name = name,
-        size = "medium",
+        size = size,
         srcs = srcs,
         data = data + [
             ":capless_exec",
