@@ -580,12 +580,15 @@ int RunNode(const World& w, int node) {
 
 // --- crpid's side ---------------------------------------------------------
 
-std::vector<pid_t> OwnChildren() {
-  std::vector<pid_t> children;
-  const std::string self = std::to_string(::getpid());
+// crpid's children, from /proc/self/task/TID/children read through fd
+// (opened by OpenOwnChildren), or an error (EMFILE and the like) when it
+// cannot tell.
+Result<std::vector<pid_t>> OwnChildren(int fd) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return SystemError(errno, "children");
   // At most PID_MAX_LIMIT PIDs of up to 7 digits and a blank each.
-  auto text = ReadFileToString("/proc/" + self + "/task/" + self + "/children", 32u << 20);
-  if (!text) return children;
+  auto text = ReadAll(fd, 32u << 20, "children");
+  if (!text) return text.error();
+  std::vector<pid_t> children;
   const char* cursor = text->c_str();
   for (;;) {
     char* end = nullptr;
@@ -595,6 +598,11 @@ std::vector<pid_t> OwnChildren() {
     cursor = end;
   }
   return children;
+}
+
+Result<UniqueFd> OpenOwnChildren() {
+  const std::string self = std::to_string(::getpid());
+  return OpenFile("/proc/" + self + "/task/" + self + "/children", O_RDONLY);
 }
 
 // The shared mapping, unmapped when crpid is done with the tree.
@@ -648,6 +656,9 @@ class Coordinator {
   World world_;
   UniqueFd ns_last_pid_;
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
+  // Opened before the first fork, so that a descriptor limit reached later
+  // cannot keep crpid from finding (and killing) its children.
+  UniqueFd own_children_;
   Pipe exec_pipe_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::duration stall_{};
@@ -667,6 +678,9 @@ std::string EntryName(const ProcessTree& tree, const PlanNode& node) {
 }
 
 Status Coordinator::Prepare() {
+  auto own_children = OpenOwnChildren();
+  if (!own_children) return own_children.error();
+  own_children_ = std::move(*own_children);
   const ProcessTree& tree = request_.tree;
   const std::string index_prefix = std::string(kTreeIndexVariable) + "=";
   // One copy of the caller's environment for the whole tree: pointers into
@@ -1014,7 +1028,9 @@ void Coordinator::KillAndReapEverything() {
         ::kill(pid, SIGKILL);
       }
     }
-    for (pid_t child : OwnChildren()) ::kill(child, SIGKILL);
+    if (auto children = OwnChildren(own_children_.get())) {
+      for (pid_t child : *children) ::kill(child, SIGKILL);
+    }
     pid_t pid;
     while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0) reaped.insert(pid);
     if (pid < 0 && errno == ECHILD) return;
@@ -1155,6 +1171,9 @@ Result<RestoredTree> ForkTree(const ForkTreeRequest& request) {
 }
 
 Result<int> WaitForTree(pid_t root) {
+  // Best effort: without it, signals still reach the root while it lives.
+  UniqueFd own_children;
+  if (auto opened = OpenOwnChildren()) own_children = std::move(*opened);
   const sigset_t forwarded = ForwardedSignals();
   sigset_t waited = forwarded;
   sigaddset(&waited, SIGCHLD);
@@ -1179,8 +1198,10 @@ Result<int> WaitForTree(pid_t root) {
     if (signal_number <= 0 || signal_number == SIGCHLD || info.si_code == SI_KERNEL) continue;
     if (root_alive) {
       ::kill(root, signal_number);
-    } else {
-      for (pid_t child : OwnChildren()) ::kill(child, signal_number);
+    } else if (own_children.valid()) {
+      if (auto children = OwnChildren(own_children.get())) {
+        for (pid_t child : *children) ::kill(child, signal_number);
+      }
     }
   }
   return root_status;
