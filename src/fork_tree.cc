@@ -1156,12 +1156,9 @@ Result<RestoredTree> Coordinator::Run() {
 }  // namespace
 
 Result<RestoredTree> ForkTree(const ForkTreeRequest& request) {
-  TreePlanFacts facts;
-  facts.own_sid = ::getsid(0);
-  facts.own_pgid = ::getpgrp();
-  auto pid_max = ReadPidMax();
-  if (!pid_max) return pid_max.error();
-  facts.pid_max = *pid_max;
+  auto own_facts = OwnPlanFacts();
+  if (!own_facts) return own_facts.error();
+  TreePlanFacts facts = *own_facts;
   facts.pid_in_use = [](pid_t pid) { return PidInUse(pid); };
   facts.describe = [](pid_t pid) { return DescribePidHolder(pid); };
   auto plan = PlanTree(request.tree, facts);

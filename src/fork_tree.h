@@ -100,6 +100,10 @@ Result<TreePlan> PlanTree(const ProcessTree& tree, const TreePlanFacts& facts);
 // first, for --wait and --check. Errors: PlanTree's, apart from PIDs in use.
 Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree);
 
+// The facts of crpid itself (its session, group, kernel.pid_max), without
+// pid_in_use and describe. Errors: ReadPidMax's.
+Result<TreePlanFacts> OwnPlanFacts();
+
 struct ForkTreeRequest {
   ProcessTree tree;
   ForkMethod method = ForkMethod::kAuto;

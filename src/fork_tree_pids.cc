@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// PidsTreeNeeds: the plan's PIDs, for waiting on them and checking them.
+// PidsTreeNeeds: the plan's PIDs, for waiting on them and checking them;
+// OwnPlanFacts: what the plan needs to know of crpid itself.
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,16 +10,22 @@
 
 namespace crpid {
 
-Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree) {
+Result<TreePlanFacts> OwnPlanFacts() {
   TreePlanFacts facts;
   facts.own_sid = ::getsid(0);
   facts.own_pgid = ::getpgrp();
   auto pid_max = ReadPidMax();
   if (!pid_max) return pid_max.error();
   facts.pid_max = *pid_max;
+  return facts;
+}
+
+Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree) {
   // No pid_in_use: every leader outside the tree gets its placeholder, whose
   // PID is then one that must be free.
-  auto plan = PlanTree(tree, facts);
+  auto facts = OwnPlanFacts();
+  if (!facts) return facts.error();
+  auto plan = PlanTree(tree, *facts);
   if (!plan) return plan.error();
   std::vector<pid_t> pids;
   for (const PlanNode& node : plan->nodes) pids.push_back(node.pid);
