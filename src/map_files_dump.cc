@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <functional>
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -416,8 +415,7 @@ Status ReplaceByPlainRename(const std::string& temporary,
     return OutputError(err, "cannot rename " + temporary + " to " + directory,
                        directory);
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(aside, ignored);
+  RemoveDirectoryIfStill(aside, st);  // only what was moved aside
   return Ok{};
 }
 
@@ -435,6 +433,13 @@ Status Publish(const std::string& temporary, const std::string& directory,
                        directory);
   }
   if (!force) return AlreadyExists(directory);
+  // What the exchange displaces: afterwards only that directory is removed
+  // (another user who can write the parent could give the temporary's name
+  // to another of the caller's dumps in between).
+  struct stat displaced = {};
+  if (::lstat(directory.c_str(), &displaced) != 0) {
+    return OutputError(errno, "cannot replace " + directory, directory);
+  }
   // RENAME_EXCHANGE swaps atomically: readers see the old or the new dump.
   if (ExchangePaths(temporary, directory) != 0) {
     return OutputError(errno, "cannot replace " + directory, directory);
@@ -444,8 +449,7 @@ Status Publish(const std::string& temporary, const std::string& directory,
       !checked) {
     return checked;
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(temporary, ignored);  // the old dump
+  RemoveDirectoryIfStill(temporary, displaced);  // the old dump
   return Ok{};
 }
 

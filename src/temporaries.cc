@@ -363,6 +363,24 @@ bool RemoveTemporary(const std::string& path) {
   return parent.valid() && RemoveAt(parent.get(), parts.base, std::nullopt);
 }
 
+bool RemoveDirectoryIfStill(const std::string& path, const struct stat& expected) {
+  constexpr int kMaxDepth = 16;
+  const PathParts parts = SplitPath(path);
+  UniqueFd parent(::open(parts.parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent.valid()) return false;
+  UniqueFd dir(::openat(parent.get(), parts.base.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat opened;
+  if (!dir.valid() || ::fstat(dir.get(), &opened) != 0 || opened.st_ino != expected.st_ino ||
+      opened.st_dev != expected.st_dev) {
+    return false;
+  }
+  // What is emptied is the directory opened; the name is only rmdir'ed,
+  // which fails for anything swapped in that is not empty.
+  return EmptyDirectory(dir.get(), kMaxDepth - 1) &&
+         ::unlinkat(parent.get(), parts.base.c_str(), AT_REMOVEDIR) == 0;
+}
+
 Status WriteFileAtomically(const std::string& path, std::string_view content) {
   auto failed = [&path](int err) { return SystemError(err, "cannot write " + path); };
   struct stat st;

@@ -104,6 +104,13 @@ int RemoveAbandonedTemporaries(const std::string& destination);
 // levels deep) without following symlinks. false if something was left.
 bool RemoveTemporary(const std::string& path);
 
+// Removes the directory at path with what it holds (directories at most 16
+// levels deep), through descriptors and without following symlinks, only
+// if it is still the directory `expected` (st_dev, st_ino): where others
+// can write the parent, the name may have been given to another of the
+// caller's directories meanwhile. false if something was left.
+bool RemoveDirectoryIfStill(const std::string& path, const struct stat& expected);
+
 // Writes content to path so that readers see either nothing or all of it:
 // a temporary file beside it (CreateTemporaryFile: mode 0666 less the
 // umask) renamed over path, written under a TerminationHold and removed when
