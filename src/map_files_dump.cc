@@ -248,12 +248,17 @@ Status OpenByPath(Inspection& inspection, bool for_listing) {
   return Ok{};
 }
 
-// Removes a directory tree on scope exit unless dismissed.
+// Removes a directory tree on scope exit unless dismissed: only the
+// directory that was at path when constructed (right after the mkdir). By
+// name, another user who can write the parent could have given the name to
+// another of the caller's directories meanwhile.
 class TreeRemover {
  public:
-  explicit TreeRemover(std::string path) : path_(std::move(path)) {}
+  explicit TreeRemover(std::string path) : path_(std::move(path)) {
+    made_known_ = ::lstat(path_.c_str(), &made_) == 0 && S_ISDIR(made_.st_mode);
+  }
   ~TreeRemover() {
-    if (!path_.empty()) RemoveTemporary(path_);
+    if (!path_.empty() && made_known_) RemoveDirectoryIfStill(path_, made_);
   }
   TreeRemover(const TreeRemover&) = delete;
   TreeRemover& operator=(const TreeRemover&) = delete;
@@ -261,6 +266,8 @@ class TreeRemover {
 
  private:
   std::string path_;
+  struct stat made_ = {};
+  bool made_known_ = false;
 };
 
 Error OutputError(int err, const std::string& what, const std::string& directory) {

@@ -619,6 +619,43 @@ TEST_F(Interrupted, ForceKeepsWhatAppearsAtTheDestinationMidDump) {
   }
 }
 
+// A dump that fails removed its temporary by name: in a directory others
+// can write, another user moved the temporary away mid-dump and gave its
+// name to another of the caller's directories, the dump failed (no files/
+// there), and that directory was removed with what it held (found in
+// review). Only the directory the dump made is removed.
+TEST_F(Interrupted, FailedDumpRemovesOnlyItsOwnTemporary) {
+  const std::string precious = work_ + "/results";
+  struct stat precious_st = {};
+  std::string moved;
+  RunResult result = DumpWhile([&](BackgroundProcess&) {
+    for (const std::string& name : DirectoryEntries(work_)) {
+      if (name.rfind("dump.crpid-tmp-", 0) != 0) continue;
+      const std::string temporary = work_ + "/" + name;
+      moved = temporary + "-moved";
+      ASSERT_EQ(::rename(temporary.c_str(), moved.c_str()), 0);
+      ASSERT_TRUE(std::filesystem::create_directories(precious + "/sub"));
+      std::ofstream(precious + "/data") << "precious";
+      for (const std::string& path : {precious, precious + "/sub", precious + "/data"}) {
+        ASSERT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
+      }
+      ASSERT_EQ(::stat(precious.c_str(), &precious_st), 0);
+      ASSERT_EQ(::rename(precious.c_str(), temporary.c_str()), 0);
+      return;
+    }
+  });
+  ASSERT_NE(precious_st.st_ino, 0u);
+  bool kept = false;
+  for (const std::string& name : DirectoryEntries(work_)) {
+    struct stat st;
+    if (::lstat((work_ + "/" + name).c_str(), &st) == 0 && st.st_ino == precious_st.st_ino) {
+      kept = ReadFileOrEmpty(work_ + "/" + name + "/data") == "precious";
+    }
+  }
+  EXPECT_TRUE(kept) << "exit " << result.exit_code << ": " << result.err;
+  if (!moved.empty()) std::filesystem::remove_all(moved);
+}
+
 TEST_F(Interrupted, ProcessExitingMidDumpLeavesNothingBehind) {
   RunResult result = DumpWhile([](BackgroundProcess& target) {
     ::kill(target.pid(), SIGKILL);
