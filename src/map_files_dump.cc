@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <functional>
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -249,12 +248,17 @@ Status OpenByPath(Inspection& inspection, bool for_listing) {
   return Ok{};
 }
 
-// Removes a directory tree on scope exit unless dismissed.
+// Removes a directory tree on scope exit unless dismissed: only the
+// directory that was at path when constructed (right after the mkdir). By
+// name, another user who can write the parent could have given the name to
+// another of the caller's directories meanwhile.
 class TreeRemover {
  public:
-  explicit TreeRemover(std::string path) : path_(std::move(path)) {}
+  explicit TreeRemover(std::string path) : path_(std::move(path)) {
+    made_known_ = ::lstat(path_.c_str(), &made_) == 0 && S_ISDIR(made_.st_mode);
+  }
   ~TreeRemover() {
-    if (!path_.empty()) RemoveTemporary(path_);
+    if (!path_.empty() && made_known_) RemoveDirectoryIfStill(path_, made_);
   }
   TreeRemover(const TreeRemover&) = delete;
   TreeRemover& operator=(const TreeRemover&) = delete;
@@ -262,6 +266,8 @@ class TreeRemover {
 
  private:
   std::string path_;
+  struct stat made_ = {};
+  bool made_known_ = false;
 };
 
 Error OutputError(int err, const std::string& what, const std::string& directory) {
@@ -416,8 +422,7 @@ Status ReplaceByPlainRename(const std::string& temporary,
     return OutputError(err, "cannot rename " + temporary + " to " + directory,
                        directory);
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(aside, ignored);
+  RemoveDirectoryIfStill(aside, st);  // only what was moved aside
   return Ok{};
 }
 
@@ -435,6 +440,13 @@ Status Publish(const std::string& temporary, const std::string& directory,
                        directory);
   }
   if (!force) return AlreadyExists(directory);
+  // What the exchange displaces: afterwards only that directory is removed
+  // (another user who can write the parent could give the temporary's name
+  // to another of the caller's dumps in between).
+  struct stat displaced = {};
+  if (::lstat(directory.c_str(), &displaced) != 0) {
+    return OutputError(errno, "cannot replace " + directory, directory);
+  }
   // RENAME_EXCHANGE swaps atomically: readers see the old or the new dump.
   if (ExchangePaths(temporary, directory) != 0) {
     return OutputError(errno, "cannot replace " + directory, directory);
@@ -444,8 +456,7 @@ Status Publish(const std::string& temporary, const std::string& directory,
       !checked) {
     return checked;
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(temporary, ignored);  // the old dump
+  RemoveDirectoryIfStill(temporary, displaced);  // the old dump
   return Ok{};
 }
 

@@ -11,6 +11,8 @@
 #include <climits>
 #include <deque>
 
+#include "src/procfs.h"
+
 namespace crpid {
 namespace {
 
@@ -136,6 +138,16 @@ Status CheckSteeringFile(const struct stat& st, long filesystem_type, uid_t call
 
 Result<UniqueFd> OpenSteeringFile(const std::string& path, std::string_view what) {
   const uid_t caller = ::getuid();
+  // In a user namespace that does not map the caller's uid, getuid() is the
+  // overflow uid, and so is every unmapped owner's: another user's file
+  // would pass for the caller's.
+  if (!UidInParentUserNamespace()) {
+    return Refused(fmt::format("{} {}: crpid cannot tell who owns files here: your uid is "
+                               "not mapped in this user namespace (uid {} is the overflow "
+                               "uid, which every unmapped owner also shows as)",
+                               what, path, caller),
+                   "run crpid where your uid is mapped (e.g. 'unshare -Ur' maps it to 0)");
+  }
   auto fd = OpenWithoutForeignSymlinks(path, what, caller);
   if (!fd) return fd.error();
   struct stat st;

@@ -44,7 +44,10 @@ Status CheckSteeringFile(const struct stat& st, long filesystem_type, uid_t call
                          const std::string& path, std::string_view what);
 
 // Opens path for reading under the rule above (the caller is getuid()), with
-// reads blocking. Errors: open(2)'s (kNotFound for ENOENT; ELOOP after 40
+// reads blocking. Refused (kInvalidInput) outright in a user namespace that
+// does not map the caller's uid (or where /proc/self/uid_map cannot be
+// read): there getuid() is the overflow uid, which every file of an
+// unmapped owner shows too. Errors: open(2)'s (kNotFound for ENOENT; ELOOP after 40
 // symlinks), kInvalidInput for a symlink of another user's on the way
 // ("the symlink NAME … is owned by uid N") and for CheckSteeringFile's
 // reasons.

@@ -242,6 +242,11 @@ bool RemoveAt(int parent_fd, const std::string& name, std::optional<uid_t> owner
 
 }  // namespace
 
+bool OnlyOwnerRenamesIn(const struct stat& directory, uid_t caller) {
+  if (directory.st_uid != caller && directory.st_uid != 0) return false;
+  return (directory.st_mode & (S_IWGRP | S_IWOTH)) == 0 || (directory.st_mode & S_ISVTX) != 0;
+}
+
 uint64_t TerminatingSignals() {
   uint64_t set = 0;
   for (int n : {SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGUSR1,
@@ -315,6 +320,11 @@ int RemoveAbandonedTemporaries(const std::string& destination) {
   UniqueFd parent(
       ::open(parts.parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!parent.valid()) return 0;
+  struct stat parent_st;
+  if (::fstat(parent.get(), &parent_st) != 0 ||
+      !OnlyOwnerRenamesIn(parent_st, ::geteuid())) {
+    return 0;
+  }
   const int copy = ::fcntl(parent.get(), F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return 0;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(copy), ::closedir);
@@ -351,6 +361,24 @@ bool RemoveTemporary(const std::string& path) {
   const PathParts parts = SplitPath(path);
   UniqueFd parent(::open(parts.parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   return parent.valid() && RemoveAt(parent.get(), parts.base, std::nullopt);
+}
+
+bool RemoveDirectoryIfStill(const std::string& path, const struct stat& expected) {
+  constexpr int kMaxDepth = 16;
+  const PathParts parts = SplitPath(path);
+  UniqueFd parent(::open(parts.parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent.valid()) return false;
+  UniqueFd dir(::openat(parent.get(), parts.base.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat opened;
+  if (!dir.valid() || ::fstat(dir.get(), &opened) != 0 || opened.st_ino != expected.st_ino ||
+      opened.st_dev != expected.st_dev) {
+    return false;
+  }
+  // What is emptied is the directory opened; the name is only rmdir'ed,
+  // which fails for anything swapped in that is not empty.
+  return EmptyDirectory(dir.get(), kMaxDepth - 1) &&
+         ::unlinkat(parent.get(), parts.base.c_str(), AT_REMOVEDIR) == 0;
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view content) {

@@ -18,6 +18,7 @@
 #ifndef CRPID_SRC_TEMPORARIES_H_
 #define CRPID_SRC_TEMPORARIES_H_
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -80,20 +81,35 @@ Result<TemporaryFile> CreateTemporaryFile(const std::string& destination);
 // memory).
 Result<std::string> CreateTemporaryDirectory(const std::string& destination);
 
+// True when only caller (or root) can rename or remove what directory
+// holds: it is caller's or root's, and not writable by group or others
+// unless sticky. Elsewhere a name says nothing about who made the entry: a
+// member of a group-writable job directory can rename any of the caller's
+// directories there to look like an abandoned temporary. Pure.
+bool OnlyOwnerRenamesIn(const struct stat& directory, uid_t caller);
+
 // Removes the temporaries of destination (DEST.crpid-tmp-*, and
 // DEST.crpid-tmp-*.old where a dump was moved aside) that a crpid run which
 // has ended left behind: named by this naming, made in crpid's PID namespace
 // by a process that no longer exists with that start time, owned by the
 // caller (euid), a regular file or a directory at most two levels deep,
-// reached without following symlinks. An abandoned .old (an earlier dump
-// moved aside) goes back to destination when nothing is there. Best effort:
-// returns how many it removed or moved back; what it cannot judge or remove
-// is left alone.
+// reached without following symlinks, in a directory where
+// OnlyOwnerRenamesIn (elsewhere nothing is removed). An abandoned .old (an
+// earlier dump moved aside) goes back to destination when nothing is there.
+// Best effort: returns how many it removed or moved back; what it cannot
+// judge or remove is left alone.
 int RemoveAbandonedTemporaries(const std::string& destination);
 
 // Removes a temporary made by this run (a file, or a directory at most two
 // levels deep) without following symlinks. false if something was left.
 bool RemoveTemporary(const std::string& path);
+
+// Removes the directory at path with what it holds (directories at most 16
+// levels deep), through descriptors and without following symlinks, only
+// if it is still the directory `expected` (st_dev, st_ino): where others
+// can write the parent, the name may have been given to another of the
+// caller's directories meanwhile. false if something was left.
+bool RemoveDirectoryIfStill(const std::string& path, const struct stat& expected);
 
 // Writes content to path so that readers see either nothing or all of it:
 // a temporary file beside it (CreateTemporaryFile: mode 0666 less the

@@ -6,7 +6,9 @@
 // and holes must stay holes. Needs root: skipped elsewhere, failed in CI.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -617,6 +619,43 @@ TEST_F(Interrupted, ForceKeepsWhatAppearsAtTheDestinationMidDump) {
   }
 }
 
+// A dump that fails removed its temporary by name: in a directory others
+// can write, another user moved the temporary away mid-dump and gave its
+// name to another of the caller's directories, the dump failed (no files/
+// there), and that directory was removed with what it held (found in
+// review). Only the directory the dump made is removed.
+TEST_F(Interrupted, FailedDumpRemovesOnlyItsOwnTemporary) {
+  const std::string precious = work_ + "/results";
+  struct stat precious_st = {};
+  std::string moved;
+  RunResult result = DumpWhile([&](BackgroundProcess&) {
+    for (const std::string& name : DirectoryEntries(work_)) {
+      if (name.rfind("dump.crpid-tmp-", 0) != 0) continue;
+      const std::string temporary = work_ + "/" + name;
+      moved = temporary + "-moved";
+      ASSERT_EQ(::rename(temporary.c_str(), moved.c_str()), 0);
+      ASSERT_TRUE(std::filesystem::create_directories(precious + "/sub"));
+      std::ofstream(precious + "/data") << "precious";
+      for (const std::string& path : {precious, precious + "/sub", precious + "/data"}) {
+        ASSERT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
+      }
+      ASSERT_EQ(::stat(precious.c_str(), &precious_st), 0);
+      ASSERT_EQ(::rename(precious.c_str(), temporary.c_str()), 0);
+      return;
+    }
+  });
+  ASSERT_NE(precious_st.st_ino, 0u);
+  bool kept = false;
+  for (const std::string& name : DirectoryEntries(work_)) {
+    struct stat st;
+    if (::lstat((work_ + "/" + name).c_str(), &st) == 0 && st.st_ino == precious_st.st_ino) {
+      kept = ReadFileOrEmpty(work_ + "/" + name + "/data") == "precious";
+    }
+  }
+  EXPECT_TRUE(kept) << "exit " << result.exit_code << ": " << result.err;
+  if (!moved.empty()) std::filesystem::remove_all(moved);
+}
+
 TEST_F(Interrupted, ProcessExitingMidDumpLeavesNothingBehind) {
   RunResult result = DumpWhile([](BackgroundProcess& target) {
     ::kill(target.pid(), SIGKILL);
@@ -890,6 +929,59 @@ TEST_F(MapFilesDump, ForceReplacesOnlyADump) {
 
 // A FIFO where a dump has a file blocked open(2) forever; each case runs
 // with a timeout, so a hang fails (as exit 137) instead of stalling.
+// --force removed what was at the temporary's name after the exchange by
+// that name (std::filesystem::remove_all): in a directory others can
+// write, another user exchanged it for another of the caller's dumps in
+// between, and that dump was deleted, contents and all (found in review).
+// Only the directory the exchange displaced is removed, through
+// descriptors. strace holds each renameat2 at its exit for a few seconds;
+// the swap is made while the exchange's is held.
+TEST_F(MapFilesDump, ForceRemovesOnlyTheDumpItDisplaced) {
+  auto target = StartTarget(false, "regular");
+  const std::string dump = work_ + "/dump";
+  const std::string other = work_ + "/other";
+  for (const std::string& path : {dump, other}) {
+    RunResult made = RunProgram(AsNobody(
+        Dump(copies_.without, target->pid(), {"--by-path", "--only", "all", "-o", path})));
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+  struct stat old_dump, other_dump;
+  ASSERT_EQ(::stat(dump.c_str(), &old_dump), 0);
+  ASSERT_EQ(::stat(other.c_str(), &other_dump), 0);
+  std::vector<std::string> argv = {"strace", "-qqq", "-o", "/dev/null", "-e", "trace=renameat2",
+                                   "-e", "inject=renameat2:delay_exit=4000000"};
+  for (const std::string& arg : Dump(copies_.without, target->pid(),
+                                     {"--by-path", "--only", "all", "--force", "-o", dump})) {
+    argv.push_back(arg);
+  }
+  BackgroundProcess forced(AsNobody(argv));
+  // Once the exchange is made, the temporary's name holds the old dump.
+  std::string temporary;
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const std::string& name : DirectoryEntries(work_)) {
+      struct stat st;
+      if (name.rfind("dump.crpid-tmp-", 0) == 0 &&
+          ::lstat((work_ + "/" + name).c_str(), &st) == 0 && st.st_ino == old_dump.st_ino) {
+        temporary = work_ + "/" + name;
+        return true;
+      }
+    }
+    return false;
+  }));
+  ASSERT_EQ(::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, other.c_str(), RENAME_EXCHANGE),
+            0);
+  EXPECT_EQ(forced.Wait(120), 0) << forced.Stderr();
+  bool other_kept = false;
+  for (const std::string& name : DirectoryEntries(work_)) {
+    struct stat st;
+    if (::lstat((work_ + "/" + name).c_str(), &st) == 0 && st.st_ino == other_dump.st_ino) {
+      other_kept = std::filesystem::exists(work_ + "/" + name + "/manifest.json");
+    }
+  }
+  EXPECT_TRUE(other_kept) << "the other dump was removed";
+  EXPECT_TRUE(std::filesystem::exists(dump + "/manifest.json"));
+}
+
 TEST_F(MapFilesDump, FifosInADumpDoNotBlock) {
   constexpr int kTimeout = 10;
   const std::string dump = work_ + "/fifo";

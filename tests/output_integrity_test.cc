@@ -255,6 +255,51 @@ TEST_F(OutputIntegrity, TemporariesOfLiveRunsAndOfOtherUsersAreLeftAlone) {
   EXPECT_EQ(Entries(work_), expected);
 }
 
+// In a group-writable job directory any member can rename the caller's
+// entries: another user renamed the caller's results directory to look like
+// an abandoned temporary (and another to an abandoned ".old"), and the
+// caller's next tree save -o there removed it, contents and all (which that
+// user could not have done), or moved it to the destination. Where others
+// can rename entries, a name proves nothing: nothing is removed or moved.
+TEST_F(OutputIntegrity, OthersRenamesInASharedDirectoryRemoveNothing) {
+  auto sleeper = StartSleeper();
+  const std::string shared = work_ + "/shared";  // the job's group: nobody's
+  ASSERT_EQ(::mkdir(shared.c_str(), 0770), 0);
+  ASSERT_EQ(::chown(shared.c_str(), 0, kNobody), 0);
+  ASSERT_EQ(::chmod(shared.c_str(), 02770), 0);
+  const pid_t ended = ::fork();
+  if (ended == 0) _exit(0);
+  ::waitpid(ended, nullptr, 0);
+  struct stat ns;
+  ASSERT_EQ(::stat("/proc/self/ns/pid", &ns), 0);
+  const std::string named = "job.tree.crpid-tmp-" + std::to_string(ended) + ".1." +
+                            std::to_string(ns.st_ino) + ".";
+  std::vector<std::string> expected = {"job.tree"};
+  for (const std::string& renamed : {named + "AAAAAA", named + "BBBBBB.old"}) {
+    // nobody's directory, renamed by root (the other member of the group).
+    const std::string mine = work_ + "/results";
+    ASSERT_TRUE(std::filesystem::create_directories(mine + "/sub"));
+    std::ofstream(mine + "/data") << "precious";
+    std::ofstream(mine + "/sub/more") << "precious";
+    for (const std::string& path : {mine, mine + "/sub", mine + "/data", mine + "/sub/more"}) {
+      ASSERT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
+    }
+    std::filesystem::rename(mine, shared + "/" + renamed);
+    expected.push_back(renamed);
+  }
+  RunResult save = RunProgram(AsNobody({copies_.with_ep, "tree", "save",
+                                        std::to_string(sleeper->pid()), "-o",
+                                        shared + "/job.tree"}));
+  EXPECT_EQ(save.exit_code, 0) << save.err;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(Entries(shared), expected);
+  for (size_t i = 1; i < expected.size(); ++i) {
+    EXPECT_EQ(ReadFileOrEmpty(shared + "/" + expected[i] + "/sub/more"), "precious");
+  }
+  EXPECT_NE(ReadFileOrEmpty(shared + "/job.tree").find("crpid-process-tree"),
+            std::string::npos);
+}
+
 // tree save -o and --pid-file made their files 0644 whatever the umask:
 // under umask 077 another user read what /proc hid from them.
 TEST_F(OutputIntegrity, OutputFilesTakeTheirModeFromTheUmask) {

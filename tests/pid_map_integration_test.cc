@@ -112,6 +112,38 @@ TEST_F(PidMap, MapOthersCanWriteIsRefused) {
   ExpectAtPidWithoutCapabilities(RunProgram(ForkAtFromMap("0", {"--pid-map", map})), pid);
 }
 
+// In a user namespace that does not map the caller's uid (`unshare -U`),
+// getuid() is the overflow uid (65534), and so is the owner of every file
+// whose owner is unmapped: another user's PID map or tree file passed for
+// the caller's own, and a tree file of theirs ran their commands as the
+// caller (found in review). Refused there, for both kinds of file.
+TEST_F(PidMap, AnotherUsersFileIsRefusedWhereTheCallersUidIsUnmapped) {
+  const pid_t pid = FreePid();
+  const std::string map = WriteMap("0 " + std::to_string(pid) + "\n");
+  ASSERT_EQ(::chown(map.c_str(), 1234, 1234), 0);
+  const std::string tree = copies_.dir + "/tree.json";
+  std::ofstream(tree, std::ios::trunc)
+      << R"({"format": "crpid-process-tree", "version": 1, "root": )" << pid
+      << R"(, "processes": [{"pid": )" << pid << R"(, "ppid": 0, "pgid": )" << pid
+      << R"(, "sid": )" << pid
+      << R"(, "argv": ["true"], "cwd": "/", "exe": "/bin/true"}]})";
+  ASSERT_EQ(::chmod(tree.c_str(), 0644), 0);
+  ASSERT_EQ(::chown(tree.c_str(), 1234, 1234), 0);
+  const RunResult unmapped_map = RunProgram(AsNobody(
+      {"unshare", "-U", copies_.with_ep, "fork-at", "--check", "--key", "0", "--pid-map", map}));
+  ExpectOneErrorLine(unmapped_map, "fork-at",
+                     "PID map " + map + ": crpid cannot tell who owns files here");
+  const RunResult unmapped_tree =
+      RunProgram(AsNobody({"unshare", "-U", copies_.with_ep, "fork-tree", "--check", tree}));
+  ExpectOneErrorLine(unmapped_tree, "fork-tree",
+                     "tree file " + tree + ": crpid cannot tell who owns files here");
+  ::unlink(tree.c_str());
+  // Where it is mapped, the owner is told as it is.
+  ExpectOneErrorLine(RunProgram(AsNobody({"unshare", "-Ur", copies_.with_ep, "fork-at",
+                                          "--check", "--key", "0", "--pid-map", map})),
+                     "fork-at", "is owned by uid 65534, not by you (uid 0)");
+}
+
 // Files the kernel makes up: their owner and mode say nothing about who
 // chose the bytes.
 TEST_F(PidMap, MapOnProcfsOrSysfsIsRefused) {
