@@ -554,22 +554,40 @@ TEST_F(Interrupted, OtherFatalSignalsAndTheFileSizeLimitLeaveNothingBehind) {
 }
 
 // A CPU time limit (ulimit -t) reached mid-dump: the kernel's SIGXCPU. perl
-// spends all but 20-30 ms of the 2 s soft limit before exec'ing crpid (the
-// limit counts the process's CPU time across exec; times() counts in 10 ms),
-// so the signal comes while the 768 MiB dense dump runs: copying it takes
-// well over 30 ms of CPU however fast the machine (256 MiB sometimes did
-// not, under load).
+// spends all but about 50 ms of the 2 s soft limit before exec'ing crpid
+// (the limit counts CPU time across exec), so the signal usually comes while
+// the 768 MiB dense dump runs. Where it lands is the CPU clock's to say: on
+// a loaded machine it can come before crpid holds signals back (killed,
+// nothing written yet) or after the dump (done). Each try must end in one of
+// those three ways and leave nothing half-written; the test needs the
+// mid-dump one in one of five tries.
 TEST_F(Interrupted, CpuTimeLimitMidDumpLeavesNothingBehind) {
   BackgroundProcess target(AsNobody({target_, work_ + "/target", "768"}));
   ASSERT_TRUE(WaitForFile(work_ + "/target/ready"));
   std::vector<std::string> argv = {"prlimit", "--cpu=2:unlimited", "perl", "-e",
-                                   "1 while (times)[0] + (times)[1] < 1.97; exec @ARGV or die"};
+                                   "1 while (times)[0] + (times)[1] < 1.95; exec @ARGV or die"};
   for (const std::string& arg : Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})) {
     argv.push_back(arg);
   }
-  RunResult limited = RunProgram(AsNobody(argv), 120);
-  ExpectOneErrorLine(limited, "interrupted by SIGXCPU", 128 + SIGXCPU);
-  ExpectNothingLeftBehind();
+  bool interrupted_mid_dump = false;
+  for (int attempt = 0; attempt < 5 && !interrupted_mid_dump; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt));
+    RunResult limited = RunProgram(AsNobody(argv), 120);
+    if (limited.exit_code == 0) {  // done before the limit: a whole dump
+      ExpectNothingLeftBehind({"dump", "target"});
+      std::filesystem::remove_all(work_ + "/dump");
+      continue;
+    }
+    if (limited.err.empty()) {  // killed before it wrote anything
+      EXPECT_EQ(limited.exit_code, 128 + SIGXCPU);
+      ExpectNothingLeftBehind();
+      continue;
+    }
+    ExpectOneErrorLine(limited, "interrupted by SIGXCPU", 128 + SIGXCPU);
+    ExpectNothingLeftBehind();
+    interrupted_mid_dump = true;
+  }
+  EXPECT_TRUE(interrupted_mid_dump) << "SIGXCPU never came mid-dump in five tries";
 }
 
 // SIGKILL cannot be held back: DIR.crpid-tmp-* stays, named after the dump
