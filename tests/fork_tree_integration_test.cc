@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -924,6 +925,12 @@ TEST_F(ForkTree, KilledTreeRestoredAtOnceWithWait) {
   for (long pid : PidsOf(tree)) {
     if (pid != root) zombies.push_back(pid);
   }
+  // SIGKILL ends each process when it next runs: on a loaded machine a
+  // moment after kill() returned.
+  ASSERT_TRUE(WaitUntil([&zombies] {
+    return std::all_of(zombies.begin(), zombies.end(),
+                       [](long pid) { return ProcState(pid) == 'Z'; });
+  }));
   RunResult check = RunProgram(AsNobody({copies_.with_ep, "fork-tree", "--check", file}));
   EXPECT_EQ(check.exit_code, 1) << check.err;
   EXPECT_THAT(check.out, HasSubstr(std::to_string(root) + ": held as the session and "
