@@ -17,6 +17,27 @@
 // when a call fails; calls that cannot fail, like clock_gettime on
 // CLOCK_MONOTONIC, may stay).
 //
+// Why sharing the mm until exec is sound for fork-tree (what a fork gave
+// each process that this must still give):
+//  - Dumpability is per mm: crpid's (non-dumpable after its secure exec)
+//    is the tree's until each execs, as each fork's copy was; ptrace,
+//    /proc/PID/mem and process_vm_readv stay refused, also once a process
+//    has emptied its capability sets.
+//  - Credentials and capabilities are per task (no CLONE_THREAD): each
+//    process raises, lowers and drops its own (fork_tree.h's T1-T3).
+//  - Signal handlers are not shared (no CLONE_SIGHAND); fork-tree installs
+//    none, so a signal's action in a tree process is its default or
+//    ignore, never crpid code. The kernel gives a CLONE_VM child no
+//    sigaltstack, rseq, robust list or clear_child_tid.
+//  - Nothing in a tree process allocates or takes a lock (crpid's heap is
+//    the same heap), and its system calls leave errno alone (above); the
+//    stack canary in the shared TLS is only read.
+//  - crpid keeps running in the same mm: it changes nothing a tree process
+//    reads, and frees nothing of it (nor the stacks) before every process
+//    has exec'd or been reaped (fork_tree.cc: Coordinator::Run's exits).
+//  - A process that dies, or crpid dying, leaves the others' memory as it
+//    was: the mm lives while any process uses it.
+//
 // One implementation per machine, in clone_vm_<arch>.cc (BUILD.bazel picks
 // it): the child returns from clone3 on the new stack, where no frame of
 // its creator exists, so it must not return from the system call's

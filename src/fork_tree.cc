@@ -906,10 +906,10 @@ Status Coordinator::ChooseMethod() {
   return Ok{};
 }
 
-// What a tree process needs of its stack (measured: 20 KiB in the deepest
-// call, ProcessMain's command check with its two PATH_MAX buffers, under
-// --config=asan; see README), with room to spare, and above it the envp
-// of the largest command.
+// A tree process's stack: its deepest call (ProcessMain's command check,
+// with two PATH_MAX buffers and the ELF headers it reads) needs some
+// 12 KiB by its frames; 64 KiB leaves room for a sanitizer build's larger
+// frames. Above it, the envp of the largest command.
 constexpr size_t kNodeStackBytes = 64 * 1024;
 
 Status Coordinator::MapStacks() {
