@@ -471,6 +471,7 @@ TEST_F(ForkTree, DeepChainRestores) {
 // 300 processes with 1.6 MB under `ulimit -v` 200 MB: the old code died
 // of std::bad_alloc (SIGABRT) there; every command still gets it all.
 TEST_F(ForkTree, LargeEnvironmentIsSharedNotCopiedPerProcess) {
+  CRPID_SKIP_IN_SANITIZER_BUILD("ASan's shadow memory does not fit under ulimit -v");
   const Json saved = ReadJson(BuildSaveAndKill(true));
   const long base = FreeBlock(310);
   ASSERT_GT(base, 0);
