@@ -436,6 +436,8 @@ TEST_F(ForkTree, StoppedSessionMemberDiesWithKilledCrpid) {
 // 8 MiB stack (~1,805: one nesting per level, SIGSEGV reported as "ended
 // (killed?)"). Restored and read back from /proc.
 TEST_F(ForkTree, DeepChainRestores) {
+  CRPID_SKIP_IN_SANITIZER_BUILD(
+      "a deep chain's setup is still quadratic (issue 17); under ASan 2,000 deep outlasts the setup deadline");
   constexpr long kDepth = 2000;
   const Json saved = ReadJson(BuildSaveAndKill(true));
   const long base = FreeBlock(kDepth + 5);
