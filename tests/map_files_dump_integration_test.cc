@@ -970,8 +970,8 @@ TEST_F(MapFilesDump, ForceRemovesOnlyTheDumpItDisplaced) {
   ASSERT_EQ(::stat(other.c_str(), &other_dump), 0);
   std::vector<std::string> argv = {"strace", "-qqq", "-o", "/dev/null", "-e", "trace=renameat2",
                                    "-e", "inject=renameat2:delay_exit=4000000"};
-  for (const std::string& arg : Dump(copies_.without, target->pid(),
-                                     {"--by-path", "--only", "all", "--force", "-o", dump})) {
+  for (const std::string& arg : WithoutLeakCheck(Dump(
+           copies_.without, target->pid(), {"--by-path", "--only", "all", "--force", "-o", dump}))) {
     argv.push_back(arg);
   }
   BackgroundProcess forced(AsNobody(argv));
