@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -554,40 +555,47 @@ TEST_F(Interrupted, OtherFatalSignalsAndTheFileSizeLimitLeaveNothingBehind) {
 }
 
 // A CPU time limit (ulimit -t) reached mid-dump: the kernel's SIGXCPU. perl
-// spends all but about 50 ms of the 2 s soft limit before exec'ing crpid
-// (the limit counts CPU time across exec), so the signal usually comes while
-// the 768 MiB dense dump runs. Where it lands is the CPU clock's to say: on
-// a loaded machine it can come before crpid holds signals back (killed,
-// nothing written yet) or after the dump (done). Each try must end in one of
-// those three ways and leave nothing half-written; the test needs the
-// mid-dump one in one of five tries.
+// spends the 2 s soft limit but for a margin before exec'ing crpid (the
+// limit counts CPU time across exec), so the signal comes while the 768 MiB
+// dense dump runs if the margin is right. Where it lands is the CPU clock's
+// to say: with too small a margin (a loaded machine; the sanitizer build's
+// start-up alone takes more than 50 ms) it comes before crpid holds signals
+// back (killed, nothing written yet), with too large a one after the dump
+// (done). Each try must end in one of those three ways and leave nothing
+// half-written; the margin doubles after an early signal and halves after a
+// finished dump, and the test needs the mid-dump ending in ten tries.
 TEST_F(Interrupted, CpuTimeLimitMidDumpLeavesNothingBehind) {
   BackgroundProcess target(AsNobody({target_, work_ + "/target", "768"}));
   ASSERT_TRUE(WaitForFile(work_ + "/target/ready"));
-  std::vector<std::string> argv = {"prlimit", "--cpu=2:unlimited", "perl", "-e",
-                                   "1 while (times)[0] + (times)[1] < 1.95; exec @ARGV or die"};
-  for (const std::string& arg : Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})) {
-    argv.push_back(arg);
-  }
+  double margin = 0.05;
   bool interrupted_mid_dump = false;
-  for (int attempt = 0; attempt < 5 && !interrupted_mid_dump; ++attempt) {
-    SCOPED_TRACE("attempt " + std::to_string(attempt));
+  for (int attempt = 0; attempt < 10 && !interrupted_mid_dump; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt) + ", margin " + std::to_string(margin));
+    std::vector<std::string> argv = {
+        "prlimit", "--cpu=2:unlimited", "perl", "-e",
+        "1 while (times)[0] + (times)[1] < " + std::to_string(2.0 - margin) +
+            "; exec @ARGV or die"};
+    for (const std::string& arg : Dump(copies_.with_ep, target.pid(), {"-o", work_ + "/dump"})) {
+      argv.push_back(arg);
+    }
     RunResult limited = RunProgram(AsNobody(argv), 120);
     if (limited.exit_code == 0) {  // done before the limit: a whole dump
       ExpectNothingLeftBehind({"dump", "target"});
       std::filesystem::remove_all(work_ + "/dump");
+      margin /= 2;
       continue;
     }
     if (limited.err.empty()) {  // killed before it wrote anything
       EXPECT_EQ(limited.exit_code, 128 + SIGXCPU);
       ExpectNothingLeftBehind();
+      margin = std::min(margin * 2, 1.9);
       continue;
     }
     ExpectOneErrorLine(limited, "interrupted by SIGXCPU", 128 + SIGXCPU);
     ExpectNothingLeftBehind();
     interrupted_mid_dump = true;
   }
-  EXPECT_TRUE(interrupted_mid_dump) << "SIGXCPU never came mid-dump in five tries";
+  EXPECT_TRUE(interrupted_mid_dump) << "SIGXCPU never came mid-dump in ten tries";
 }
 
 // SIGKILL cannot be held back: DIR.crpid-tmp-* stays, named after the dump
