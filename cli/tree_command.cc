@@ -226,7 +226,7 @@ int RunForkTree(const ForkTreeArguments& arguments) {
   }
   std::vector<pid_t> needed;
   if (arguments.check || arguments.wait_seconds >= 0) {
-    auto pids = PidsTreeNeeds(*tree);
+    auto pids = PidsTreeNeeds(*tree, /*refuse_own_pid=*/!arguments.check);
     if (!pids) return refuse(pids.error());
     needed = std::move(*pids);
   }

@@ -82,6 +82,9 @@ struct TreePlan {
 struct TreePlanFacts {
   pid_t own_sid = 0;   // crpid's session: a root may stay in it
   pid_t own_pgid = 0;  // crpid's group, likewise
+  // crpid's own PID, which no entry or placeholder can have while crpid
+  // runs (0: not checked, for --check, whose run ends before the restore).
+  pid_t own_pid = 0;
   long pid_max = 32768;
   // Whether a PID is used outside the tree now, and by whom ("PID 42 (held
   // by 'bash')"): a leader that is gone gets a placeholder, one that lives
@@ -97,11 +100,13 @@ Result<TreePlan> PlanTree(const ProcessTree& tree, const TreePlanFacts& facts);
 
 // The PIDs restoring the tree takes: its processes' and the placeholders'
 // (leaders of its sessions and groups that are not in the tree), lowest
-// first, for --wait and --check. Errors: PlanTree's, apart from PIDs in use.
-Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree);
+// first, for --wait and --check. Errors: PlanTree's, apart from PIDs in use
+// (crpid's own among them only when refuse_own_pid: a --wait would wait for
+// ever for the PID of the crpid that waits).
+Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree, bool refuse_own_pid);
 
-// The facts of crpid itself (its session, group, kernel.pid_max), without
-// pid_in_use and describe. Errors: ReadPidMax's.
+// The facts of crpid itself (its session, group and PID, kernel.pid_max),
+// without pid_in_use and describe. Errors: ReadPidMax's.
 Result<TreePlanFacts> OwnPlanFacts();
 
 struct ForkTreeRequest {

@@ -14,17 +14,19 @@ Result<TreePlanFacts> OwnPlanFacts() {
   TreePlanFacts facts;
   facts.own_sid = ::getsid(0);
   facts.own_pgid = ::getpgrp();
+  facts.own_pid = ::getpid();
   auto pid_max = ReadPidMax();
   if (!pid_max) return pid_max.error();
   facts.pid_max = *pid_max;
   return facts;
 }
 
-Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree) {
+Result<std::vector<pid_t>> PidsTreeNeeds(const ProcessTree& tree, bool refuse_own_pid) {
   // No pid_in_use: every leader outside the tree gets its placeholder, whose
   // PID is then one that must be free.
   auto facts = OwnPlanFacts();
   if (!facts) return facts.error();
+  if (!refuse_own_pid) facts->own_pid = 0;
   auto plan = PlanTree(tree, *facts);
   if (!plan) return plan.error();
   std::vector<pid_t> pids;

@@ -38,6 +38,7 @@ class Planner {
         return grouped.error();
       }
     }
+    if (Status own = OwnPidNotNeeded(); !own) return own.error();
     return plan_;
   }
 
@@ -62,6 +63,25 @@ class Planner {
                            " but is in group " + std::to_string(p.pgid) +
                            ": a session leader always leads its own group");
       }
+    }
+    return Ok{};
+  }
+
+  // The kernel may give crpid itself a PID the tree needs (after an
+  // ns_last_pid restore it hands out PIDs from inside the tree's range):
+  // said before anything is created, not found as "in use" half-way.
+  Status OwnPidNotNeeded() const {
+    if (facts_.own_pid == 0) return Ok{};
+    for (const PlanNode& node : plan_.nodes) {
+      if (node.pid != facts_.own_pid) continue;
+      const std::string who =
+          node.kind == PlanNodeKind::kProcess ? Pid(node.pid) + " of the tree"
+          : node.kind == PlanNodeKind::kSessionPlaceholder
+              ? "PID " + std::to_string(node.pid) + ", the placeholder for a session,"
+              : "PID " + std::to_string(node.pid) + ", the placeholder for a group,";
+      return Error{ErrorKind::kBusy, 0,
+                   who + " is the PID the kernel gave this crpid as it started; nothing ran",
+                   "run crpid again: the kernel gives the next run another PID"};
     }
     return Ok{};
   }

@@ -432,6 +432,38 @@ TEST_F(ForkTree, StoppedSessionMemberDiesWithKilledCrpid) {
   }
 }
 
+// A tree process its owner stops mid-setup, crpid still running: the setup
+// makes no progress, and after 30 s without any crpid ends it — every tree
+// process gone (the stopped one too), no command run, one line naming the
+// stopped process and what to do (it used to wait for ever; issue 17).
+TEST_F(ForkTree, StoppedTreeProcessEndsTheSetupAfterNoProgress) {
+  const Json saved = ReadJson(BuildSaveAndKill(true));
+  const pid_t base = FreePidBlock(301);
+  ASSERT_GT(base, 0);
+  const std::string ran = copies_.nobody_dir + "/stalled-ran";
+  const Json tree = WideTree(saved, base, 300, {"touch", ran});
+  const std::string file = copies_.nobody_dir + "/stalled.json";
+  WriteJson(file, tree);
+  BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", file}));
+  ASSERT_TRUE(WaitUntil([&] { return Exists(base + 1); })) << crpid.Stderr();
+  // crpid held still meanwhile, so that the tree cannot reach "go" before
+  // its root is stopped; its clock keeps running.
+  ::kill(crpid.pid(), SIGSTOP);
+  ASSERT_EQ(::kill(base, SIGSTOP), 0);
+  ::kill(crpid.pid(), SIGCONT);
+  RunResult result;
+  result.exit_code = crpid.Wait(300);
+  result.err = crpid.Stderr();
+  ExpectOneErrorLine(result, "fork-tree", "the setup made no progress for 30 s: ");
+  EXPECT_THAT(result.err, HasSubstr("PID " + std::to_string(base) + " (processes[0]"));
+  EXPECT_THAT(result.err, HasSubstr("(it was stopped); nothing ran; let the tree's processes run"));
+  std::vector<pid_t> pids;
+  for (long pid : PidsOf(tree)) pids.push_back(static_cast<pid_t>(pid));
+  EXPECT_TRUE(WaitUntilPidsFree(pids)) << "tree processes outlived the setup";
+  EXPECT_FALSE(std::filesystem::exists(ran)) << "a command ran";
+  KillAndReap(PidsOf(tree));
+}
+
 // A parent chain deeper than what used to overflow a tree process's
 // 8 MiB stack (~1,805: one nesting per level, SIGSEGV reported as "ended
 // (killed?)"). Restored and read back from /proc.
@@ -1067,6 +1099,63 @@ TEST_F(ForkTree, GroupPlaceholderAtAnOrphanedGroupIdNamesItsMember) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_FALSE(Exists(member));
+}
+
+// The kernel gives crpid itself a PID of the tree's (here: ns_last_pid set
+// just below the tree's block as crpid starts, as an ns_last_pid restore
+// may leave it): one line naming that PID, before anything is created, also
+// with --wait (which would otherwise wait for crpid's own PID to be free).
+// It used to be found half-way, as "held by 'crpid-cap'" (issue 19).
+TEST_F(ForkTree, CrpidsOwnPidAmongTheTreesIsRefusedBeforeAnythingIsCreated) {
+  const Json saved = ReadJson(BuildSaveAndKill(true));
+  const std::string ran = copies_.nobody_dir + "/own-pid-ran";
+  for (const std::vector<std::string>& options :
+       std::vector<std::vector<std::string>>{{}, {"--wait", "5"}}) {
+    SCOPED_TRACE(options.empty() ? "without --wait" : "--wait");
+    bool landed = false;
+    for (int attempt = 0; attempt < 10 && !landed; ++attempt) {
+      const pid_t base = FreePidBlock(60);
+      ASSERT_GT(base, 0);
+      const Json tree = WideTree(saved, base, 59, {"touch", ran});
+      const std::string file = copies_.nobody_dir + "/own-pid.json";
+      WriteJson(file, tree);
+      std::vector<std::string> argv = {copies_.with_ep, "fork-tree"};
+      argv.insert(argv.end(), options.begin(), options.end());
+      argv.push_back(file);
+      std::ofstream("/proc/sys/kernel/ns_last_pid") << base - 1;
+      BackgroundProcess crpid(AsNobody(argv));
+      RunResult result;
+      result.exit_code = crpid.Wait(120);
+      result.err = crpid.Stderr();
+      std::vector<pid_t> pids;
+      for (long pid : PidsOf(tree)) pids.push_back(static_cast<pid_t>(pid));
+      landed = crpid.pid() >= base && crpid.pid() < base + 60;
+      if (!landed) {  // another process took the PID first: a fresh block
+        // (The tree, if restored, only touches `ran` and ends; its PIDs may
+        // be others' by now, so nothing is killed.)
+        std::filesystem::remove(ran);
+        continue;
+      }
+      ExpectOneErrorLine(result, "fork-tree",
+                         "PID " + std::to_string(crpid.pid()) +
+                             " of the tree is the PID the kernel gave this crpid as it "
+                             "started; nothing ran; run crpid again");
+      // Other processes may take the block's other PIDs now (the cursor
+      // is there): none of them may be a tree process (crpid's comm before
+      // exec, the command's after).
+      const std::string crpid_comm =
+          std::filesystem::path(copies_.with_ep).filename().string().substr(0, 15) + "\n";
+      for (pid_t pid : pids) {
+        if (pid == crpid.pid()) continue;
+        const std::string proc = "/proc/" + std::to_string(pid);
+        EXPECT_NE(ReadFileOrEmpty(proc + "/comm"), crpid_comm) << pid << " was created";
+        EXPECT_EQ(ReadFileOrEmpty(proc + "/cmdline").find(ran), std::string::npos)
+            << pid << " was created";
+      }
+      EXPECT_FALSE(std::filesystem::exists(ran));
+    }
+    EXPECT_TRUE(landed) << "crpid never got a PID of the tree in 10 attempts";
+  }
 }
 
 }  // namespace

@@ -308,6 +308,37 @@ Result<TreePlan> Plan(const Json& document, std::set<pid_t> in_use = {}) {
   return PlanTree(*tree, Facts(std::move(in_use)));
 }
 
+// crpid's own PID among the tree's (the kernel gave it one from the tree's
+// range, as after an ns_last_pid restore): refused by the plan, before
+// anything is created, whether an entry or a placeholder needs it; it used
+// to be found half-way, as "held by 'crpid'" (issue 19, RHEL 8 boots).
+TEST(PlanTree, CrpidsOwnPidAmongTheTreesIsRefusedFirst) {
+  auto tree = ParseProcessTree(SmallTree().dump());
+  ASSERT_TRUE(tree) << tree.error().message;
+  TreePlanFacts facts = Facts();
+  facts.own_pid = tree->processes[1].pid;
+  auto refused = PlanTree(*tree, facts);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::kBusy);
+  EXPECT_EQ(refused.error().message,
+            "PID " + std::to_string(facts.own_pid) +
+                " of the tree is the PID the kernel gave this crpid as it started; nothing ran");
+  EXPECT_EQ(refused.error().hint, "run crpid again: the kernel gives the next run another PID");
+
+  Json t = SmallTree();
+  t["processes"][2]["pgid"] = 150;  // its group's leader gone: a placeholder at 150
+  auto leaderless = ParseProcessTree(t.dump());
+  ASSERT_TRUE(leaderless) << leaderless.error().message;
+  facts.own_pid = 150;
+  auto placeholder = PlanTree(*leaderless, facts);
+  ASSERT_FALSE(placeholder);
+  EXPECT_THAT(placeholder.error().message,
+              HasSubstr("PID 150, the placeholder for a group, is the PID the kernel gave"));
+
+  facts.own_pid = 0;  // --check: not asked
+  EXPECT_TRUE(PlanTree(*tree, facts));
+}
+
 TEST(PlanTree, SessionsAndGroupsOfTheTreeItself) {
   auto plan = Plan(SmallTree());
   ASSERT_TRUE(plan) << plan.error().message;
