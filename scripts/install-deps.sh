@@ -34,6 +34,8 @@ PACKAGES=(
   dpkg-dev                 # dpkg-deb for the package
   rpm                      # rpmbuild for the RPM, rpm --root for its test
   rpmlint
+  lintian                  # the package test lints the .deb
+  reuse                    # reuse lint: every file's license and copyright
   bash-completion          # the package test completes a command line
   slurmctld                # the Slurm example's test runs a one-node cluster
   slurmd

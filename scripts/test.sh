@@ -154,6 +154,16 @@ read -r passed failed skipped < <(
       }
       END { printf "%d %d %d\n", p, f, s }')
 
+# Every file says its license and copyright (REUSE 3.0; .reuse/dep5 covers
+# the data files that cannot carry a comment): one more test case.
+if lint=$(reuse lint 2>&1); then
+  passed=$((passed + 1))
+else
+  echo "$lint" >&2
+  echo "test: reuse lint failed" >&2
+  failed=$((failed + 1))
+fi
+
 # The release script builds every artifact from the (clean) tree and runs
 # each one's own test: one more test case. A developer's tree with changes
 # cannot be released: skipped there, never in CI (where the clone is clean).

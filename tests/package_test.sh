@@ -20,6 +20,14 @@ if dpkg-query -W crpid >/dev/null 2>&1; then
   exit 1
 fi
 
+# Debian's own checks: no error and no warning (each override, in
+# packaging/debian/lintian-overrides, says why).
+lint=$(lintian --tag-display-limit 0 "$deb" 2>&1 | grep -v 'running with root privileges')
+check "lintian: no errors or warnings${lint:+ ($lint)}" \
+  bash -c '! grep -qE "^[EW]: " <<<"$1"' lint "$lint"
+check "copyright in Debian's machine-readable format, GPL-2+" bash -c '
+  dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/share/doc/crpid/copyright |
+    grep -qx "License: GPL-2+"' copyright "$deb"
 check "dpkg -i" dpkg -i "$deb"
 check "postinst set the capability" \
   bash -c '[[ $(getcap /usr/bin/crpid) == *cap_checkpoint_restore=ep ]]'
