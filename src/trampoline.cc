@@ -1,32 +1,33 @@
-// The trampoline's code (see trampoline.h), aarch64. Compiled freestanding
-// into section "crpid_trampoline", which set_mm.cc copies to an anonymous
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The trampoline's code (see trampoline.h). Compiled freestanding into
+// section "crpid_trampoline", which set_mm.cc copies to an anonymous
 // mapping: only position-independent code, raw syscalls, no calls out of
-// the section, no data outside TrampolineParams. Build flags in BUILD.bazel.
+// the section, no data outside TrampolineParams. One copy for every
+// architecture; what differs (the system call instruction, the registers
+// the program is entered with, the jump into the copy) is in
+// trampoline_x86_64.h and trampoline_aarch64.h. Build flags in BUILD.bazel.
 #include <asm/unistd.h>
 #include <linux/prctl.h>
+#include <stdint.h>
 
 #include "src/trampoline.h"
 
-#define TRAMPOLINE __attribute__((section("crpid_trampoline"), used))
+// no_sanitize: under --config=asan the section must not call into the
+// sanitizer runtime, which is unmapped with the rest of crpid (BUILD.bazel
+// also builds this file with -fno-sanitize=all).
+#define TRAMPOLINE                                          \
+  __attribute__((section("crpid_trampoline"), used,         \
+                 no_sanitize("address", "undefined")))
+
+#if defined(__x86_64__)
+#include "src/trampoline_x86_64.h"
+#elif defined(__aarch64__)
+#include "src/trampoline_aarch64.h"
+#else
+#error "the set-mm trampoline is written for x86_64 and aarch64"
+#endif
 
 namespace {
-
-// svc #0: number in x8, arguments in x0-x5, result in x0.
-TRAMPOLINE inline long Syscall6(long number, long a, long b, long c, long d,
-                                long e, long f) {
-  register long x8 __asm__("x8") = number;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  register long x3 __asm__("x3") = d;
-  register long x4 __asm__("x4") = e;
-  register long x5 __asm__("x5") = f;
-  __asm__ volatile("svc #0"
-                   : "+r"(x0)
-                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                   : "memory");
-  return x0;
-}
 
 TRAMPOLINE inline long Syscall3(long number, long a, long b, long c) {
   return Syscall6(number, a, b, c, 0, 0, 0);
@@ -118,54 +119,8 @@ extern "C" [[noreturn]] TRAMPOLINE void crpid_trampoline_main(
            0, 0);
   Syscall6(__NR_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0);
 
-  // 5. Unmap this parameter block (and the stack this code runs on), then
-  //    enter the program with the registers execve leaves (start_thread:
-  //    x0-x30 zero, sp the new stack). One register must hold the entry for
-  //    the branch: x16 (IP0), the scratch register the AAPCS64 gives branch
-  //    veneers, which nothing reads at entry (x0 would be glibc's rtld_fini).
-  register uint64_t x0 __asm__("x0") = params->self_start;
-  register uint64_t x1 __asm__("x1") = params->self_length;
-  register uint64_t x8 __asm__("x8") = __NR_munmap;
-  register uint64_t x16 __asm__("x16") = params->entry;
-  register uint64_t x17 __asm__("x17") = params->stack_dest;
-  __asm__ volatile(
-      "svc #0\n\t"
-      "mov sp, x17\n\t"
-      "mov x0, xzr\n\t"
-      "mov x1, xzr\n\t"
-      "mov x2, xzr\n\t"
-      "mov x3, xzr\n\t"
-      "mov x4, xzr\n\t"
-      "mov x5, xzr\n\t"
-      "mov x6, xzr\n\t"
-      "mov x7, xzr\n\t"
-      "mov x8, xzr\n\t"
-      "mov x9, xzr\n\t"
-      "mov x10, xzr\n\t"
-      "mov x11, xzr\n\t"
-      "mov x12, xzr\n\t"
-      "mov x13, xzr\n\t"
-      "mov x14, xzr\n\t"
-      "mov x15, xzr\n\t"
-      "mov x17, xzr\n\t"
-      "mov x18, xzr\n\t"
-      "mov x19, xzr\n\t"
-      "mov x20, xzr\n\t"
-      "mov x21, xzr\n\t"
-      "mov x22, xzr\n\t"
-      "mov x23, xzr\n\t"
-      "mov x24, xzr\n\t"
-      "mov x25, xzr\n\t"
-      "mov x26, xzr\n\t"
-      "mov x27, xzr\n\t"
-      "mov x28, xzr\n\t"
-      "mov x29, xzr\n\t"
-      "mov x30, xzr\n\t"
-      "br x16\n\t"
-      :
-      : "r"(x0), "r"(x1), "r"(x8), "r"(x16), "r"(x17)
-      : "memory");
-  __builtin_unreachable();
+  // 5. Unmap this parameter block and enter the program (per architecture).
+  EnterProgram(params);
 }
 
 // Outside the section: run in crpid, before the copy.
@@ -186,16 +141,7 @@ size_t TrampolineEntryOffset() {
 }
 
 void EnterTrampoline(uint64_t entry, uint64_t stack_top, const TrampolineParams* params) {
-  // Off crpid's stack (16-byte aligned: the end of a page) and into the
-  // copied code, params in x0 as for a call.
-  register const TrampolineParams* x0 __asm__("x0") = params;
-  __asm__ volatile(
-      "mov sp, %0\n\t"
-      "br %1\n\t"
-      :
-      : "r"(stack_top), "r"(entry), "r"(x0)
-      : "memory");
-  __builtin_unreachable();
+  JumpToTrampoline(entry, stack_top, params);
 }
 
 }  // namespace crpid
