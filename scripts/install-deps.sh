@@ -30,6 +30,7 @@ PACKAGES=(
   libcap-dev:arm64         # libcap.a for the static aarch64 crpid
   libc6:arm64              # arm64's ld.so and libc for the dynamic probe
   cpio
+  debian-archive-keyring   # the kernel matrix's private apt sources (signed-by)
   scdoc                    # builds the man page
   dpkg-dev                 # dpkg-deb for the package
   rpm                      # rpmbuild for the RPM, rpm --root for its test

@@ -7,7 +7,7 @@
 #   crpid-VERSION-1.x86_64.rpm    RHEL, Rocky, Alma, Fedora (%caps in the package)
 # The version is version.bzl's. Packages are x86_64 only for now; the
 # aarch64 binary is tested by booting Debian's arm64 kernel with it under
-# qemu (kernel-patch/test/arm64-boot-test.sh). Run as root (the tests
+# qemu (kernel-patch/test/debian-kernel.sh 12 arm64). Run as root (the tests
 # install the packages and set file capabilities).
 # Prints "release: ok: …" / "release: FAILED: …" per check; exits non-zero
 # on any failure.
@@ -80,8 +80,8 @@ check "aarch64 binary: AArch64, no interpreter, no shared libraries" bash -c '
   readelf -h "$1" | grep -q "Machine:.*AArch64" &&
   ! readelf -l "$1" | grep -q "Requesting program interpreter" &&
   ! readelf -d "$1" | grep -q "(NEEDED)"' _ "$arm64"
-check "aarch64 binary: every check on Debian's arm64 kernel (qemu)" \
-  bash kernel-patch/test/arm64-boot-test.sh "$arm64" tests/set_mm_probe.cc
+check "aarch64 binary: every check on Debian 12's arm64 kernel (qemu)" \
+  bash kernel-patch/test/debian-kernel.sh 12 arm64 "$arm64" tests/set_mm_probe.cc
 check "deb: tests/package_test.sh" \
   bash tests/package_test.sh "$dist/crpid_${version}_amd64.deb"
 check "rpm: tests/rpm_package_test.sh" bash tests/rpm_package_test.sh \
