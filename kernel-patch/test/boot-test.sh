@@ -1,5 +1,5 @@
 #!/bin/bash
-# SPDX-License-Identifier: GPL-2.0-or-later
+# SPDX-License-Identifier: GPL-2.0-only
 # Boots a given kernel under qemu (TCG: KVM aborts for these guests on
 # this machine kind) with a static crpid, guest_init.c as /init and
 # tests/set_mm_probe.cc built static, static-pie and dynamic (with the

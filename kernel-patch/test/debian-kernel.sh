@@ -1,5 +1,5 @@
 #!/bin/bash
-# SPDX-License-Identifier: GPL-2.0-or-later
+# SPDX-License-Identifier: GPL-2.0-only
 # Boots Debian's own kernel of a release (11, 12 or 13) for x86_64 or arm64
 # with boot-test.sh: the versioned linux-image-*-ARCH package that
 # linux-image-ARCH depends on in that release. The package lists come from

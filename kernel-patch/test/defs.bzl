@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: GPL-2.0-or-later
+# SPDX-License-Identifier: GPL-2.0-only
 """One sh_test per Debian release and machine of the kernel matrix."""
 
 _CRPID = {

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-or-later
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * PID 1 of crpid's boot test (see boot-test.sh), for x86_64 and arm64:
  * built static with the machine's gcc (or aarch64-linux-gnu-gcc); the
