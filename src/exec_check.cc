@@ -4,6 +4,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "src/clone_vm.h"
 #include "src/machine.h"
 
 namespace crpid {
@@ -29,11 +31,14 @@ constexpr unsigned long kStatfsValid = 0x0020;
 // The largest program header table load_elf_phdrs reads.
 constexpr uint64_t kMaxProgramHeaderBytes = 65536;
 
+// Every system call here is a raw one (src/clone_vm.h): a fork-tree
+// process shares errno with crpid and the rest of the tree until it execs.
+
 // Closes its descriptor at the end of the scope; nothing else.
 struct ScopedFd {
   int fd;
   ~ScopedFd() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) RawSyscall(SYS_close, fd);
   }
 };
 
@@ -41,28 +46,37 @@ struct ScopedFd {
 // may_open): 0 or the errno execve would return.
 int CheckOpenExec(const char* path) {
   struct stat st;
-  if (::stat(path, &st) != 0) return errno;
+  long result = RawSyscall(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>(path),
+                           reinterpret_cast<long>(&st), 0);
+  if (RawFailed(result)) return RawErrno(result);
   if (!S_ISREG(st.st_mode)) return EACCES;  // a directory passes X_OK
-  // With this process's effective IDs and capabilities, as execve uses.
-  if (::faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0) return errno;
+  // With this process's effective IDs and capabilities, as execve uses
+  // (faccessat2, 5.8+; before it, the real IDs, which a tree process has
+  // as its effective ones).
+  result = RawSyscall(SYS_faccessat2, AT_FDCWD, reinterpret_cast<long>(path), X_OK,
+                      AT_EACCESS);
+  if (result == -ENOSYS) {
+    result = RawSyscall(SYS_faccessat, AT_FDCWD, reinterpret_cast<long>(path), X_OK);
+  }
+  if (RawFailed(result)) return RawErrno(result);
   struct statfs fs;
-  if (::statfs(path, &fs) == 0 && (fs.f_flags & kStatfsValid) != 0 &&
-      (fs.f_flags & ST_NOEXEC) != 0) {
+  if (RawSyscall(SYS_statfs, reinterpret_cast<long>(path), reinterpret_cast<long>(&fs)) == 0 &&
+      (fs.f_flags & kStatfsValid) != 0 && (fs.f_flags & ST_NOEXEC) != 0) {
     return EACCES;
   }
   return 0;
 }
 
 // length bytes at offset, looping over short reads: the count read (less at
-// the end of the file) or -1 with errno.
+// the end of the file) or -errno.
 ssize_t ReadAt(int fd, void* buffer, size_t length, uint64_t offset) {
   if (offset > static_cast<uint64_t>(INT64_MAX) - length) return 0;
   size_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(fd, static_cast<char*>(buffer) + done, length - done,
-                              static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
+    const long n = RawSyscall(SYS_pread64, fd, reinterpret_cast<long>(buffer) + done,
+                              static_cast<long>(length - done), static_cast<long>(offset + done));
+    if (n == -EINTR) continue;
+    if (RawFailed(n)) return n;
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
@@ -72,7 +86,9 @@ ssize_t ReadAt(int fd, void* buffer, size_t length, uint64_t offset) {
 // The file opened for reading, or -1 when this process may execute it but
 // not read it (execve can; then its format is left to execve).
 int OpenToRead(const char* path) {
-  return ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  const long fd = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
+                             O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  return RawFailed(fd) ? -1 : static_cast<int>(fd);
 }
 
 bool HasElfMagic(const unsigned char* head) {
@@ -114,7 +130,7 @@ int CheckElfInterpreter(const char* path) {
   if (file.fd < 0) return 0;
   Elf64_Ehdr header;
   const ssize_t n = ReadAt(file.fd, &header, sizeof(header), 0);
-  if (n < 0) return errno;
+  if (n < 0) return static_cast<int>(-n);
   if (static_cast<size_t>(n) != sizeof(header)) return EIO;
   if (!HasElfMagic(header.e_ident) || header.e_machine != kElfMachine ||
       header.e_ident[EI_CLASS] != ELFCLASS64 || !ProgramHeadersFit(header) ||
@@ -208,7 +224,9 @@ int CheckChain(const char* path) {
     ScopedFd file{OpenToRead(current)};
     if (file.fd < 0) return 0;
     unsigned char head[kHeadBytes] = {};
-    if (ReadAt(file.fd, head, sizeof(head), 0) < 0) return errno;
+    if (const ssize_t n = ReadAt(file.fd, head, sizeof(head), 0); n < 0) {
+      return static_cast<int>(-n);
+    }
     if (HasElfMagic(head)) return CheckElf(file.fd, head, current);
     if (head[0] != '#' || head[1] != '!') return kNoFormat;
     if (!ScriptInterpreter(head, current)) return kNoFormat;

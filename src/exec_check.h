@@ -4,8 +4,9 @@
 //
 // ASYNC-SIGNAL-SAFE ONLY. This code runs in a forked tree process between
 // fork and exec. Everything in exec_check.cc, and everything it calls, must
-// stay async-signal-safe: raw system calls (open, pread, fstat, faccessat,
-// close) into stack buffers; no allocation, no exceptions, no locks, no
+// stay async-signal-safe: raw system calls that leave errno alone
+// (src/clone_vm.h: the process shares errno with crpid until it execs;
+// openat, pread, fstatat, faccessat2, statfs, close) into stack buffers; no allocation, no exceptions, no locks, no
 // logging, no std::string, no Result (it allocates). Keep it that way.
 #ifndef CRPID_SRC_EXEC_CHECK_H_
 #define CRPID_SRC_EXEC_CHECK_H_

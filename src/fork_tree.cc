@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "src/clone3.h"
+#include "src/clone_vm.h"
 #include "src/exec_check.h"
 #include "src/kernel_probe.h"
 #include "src/pid_holder.h"
@@ -118,12 +119,19 @@ struct World {
   pid_t coordinator = 0;
   int coordinator_pidfd = -1;  // readable once crpid has exited (5.3+)
   timespec deadline = {};      // CLOCK_MONOTONIC
+  // kClone3: node i runs on stacks->Stack(i) (it shares crpid's memory);
+  // the top env_bytes of that region hold its command's envp.
+  const StackArena* stacks = nullptr;
+  size_t env_bytes = 0;
 };
 
 // --- async-signal-safe helpers ------------------------------------------
 
+// Every system call a tree process makes is a raw one (src/clone_vm.h):
+// it shares crpid's memory, so its errno too, until it execs.
 long Futex(std::atomic<int>* word, int op, int value, const timespec* timeout) {
-  return ::syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, timeout, nullptr, 0);
+  return RawSyscall(SYS_futex, reinterpret_cast<long>(word), op, value,
+                    reinterpret_cast<long>(timeout), 0, 0);
 }
 
 void WakeAll(std::atomic<int>* word) { Futex(word, FUTEX_WAKE, INT_MAX, nullptr); }
@@ -131,31 +139,57 @@ void WakeAll(std::atomic<int>* word) { Futex(word, FUTEX_WAKE, INT_MAX, nullptr)
 // Waits while *word == value, at most millis. false on timeout.
 bool WaitWhile(std::atomic<int>* word, int value, int millis) {
   const timespec timeout = {millis / 1000, (millis % 1000) * 1000000L};
-  return !(Futex(word, FUTEX_WAIT, value, &timeout) < 0 && errno == ETIMEDOUT);
+  return Futex(word, FUTEX_WAIT, value, &timeout) != -ETIMEDOUT;
+}
+
+[[noreturn]] void ExitRaw(int status) {
+  for (;;) RawSyscall(SYS_exit_group, status);
 }
 
 int SetEffectiveRaw(int capability, bool on) {
   if (capability < 0) return 0;
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) return errno;
+  long result = RawSyscall(SYS_capget, reinterpret_cast<long>(&header),
+                           reinterpret_cast<long>(data));
+  if (RawFailed(result)) return RawErrno(result);
   const unsigned bit = 1u << (capability % 32);
   if (on) {
     data[capability / 32].effective |= bit;
   } else {
     data[capability / 32].effective &= ~bit;
   }
-  return ::syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
+  result = RawSyscall(SYS_capset, reinterpret_cast<long>(&header), reinterpret_cast<long>(data));
+  return RawErrno(result);
 }
+
+// DropAllCapabilitiesRaw (capabilities.h) with raw system calls: every
+// set empty, ambient included. 0 or an errno.
+int DropAllCapabilitiesInTree() {
+  const long cleared =
+      RawSyscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (RawFailed(cleared) && cleared != -EINVAL) return RawErrno(cleared);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  return RawErrno(
+      RawSyscall(SYS_capset, reinterpret_cast<long>(&header), reinterpret_cast<long>(data)));
+}
+
+pid_t OwnPid() { return static_cast<pid_t>(RawSyscall(SYS_getpid)); }
 
 // Whether crpid is gone or the setup deadline has passed.
 bool Abandoned(const World& w) {
   if (w.coordinator_pidfd >= 0) {
     pollfd exited = {w.coordinator_pidfd, POLLIN, 0};
-    if (::poll(&exited, 1, 0) > 0) return true;
-  } else if (::kill(w.coordinator, 0) != 0 && errno == ESRCH) {
+    const timespec now = {0, 0};
+    if (RawSyscall(SYS_ppoll, reinterpret_cast<long>(&exited), 1,
+                   reinterpret_cast<long>(&now), 0, 0) > 0) {
+      return true;
+    }
+  } else if (RawSyscall(SYS_kill, w.coordinator, 0) == -ESRCH) {
     return true;
   }
+  // CLOCK_MONOTONIC cannot fail: glibc (the vDSO) writes no errno.
   timespec now = {};
   ::clock_gettime(CLOCK_MONOTONIC, &now);
   return now.tv_sec > w.deadline.tv_sec ||
@@ -167,8 +201,8 @@ bool Abandoned(const World& w) {
 // nothing. Also what a process stopped before its first instruction does
 // once it runs again.
 [[noreturn]] void GiveUp() {
-  DropAllCapabilitiesRaw();
-  _exit(kAborted);
+  DropAllCapabilitiesInTree();
+  ExitRaw(kAborted);
 }
 
 // Records the first failure, wakes crpid and every waiter, and ends.
@@ -184,7 +218,7 @@ bool Abandoned(const World& w) {
   }
   for (auto& done : s->done) WakeAll(&done);
   WakeAll(&s->phase);
-  _exit(kAborted);
+  ExitRaw(kAborted);
 }
 
 void MarkDone(const World& w, int node, int phase) {
@@ -201,11 +235,13 @@ void MarkDone(const World& w, int node, int phase) {
 bool EndedChild(siginfo_t* info) {
   for (;;) {
     *info = {};
-    if (::waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) != 0 || info->si_pid == 0) {
+    if (RawSyscall(SYS_waitid, P_ALL, 0, reinterpret_cast<long>(info),
+                   WEXITED | WNOHANG | WNOWAIT, 0) != 0 ||
+        info->si_pid == 0) {
       return false;
     }
     if (info->si_code != CLD_EXITED || info->si_status != kWrongLanding) return true;
-    ::waitpid(info->si_pid, nullptr, WNOHANG);
+    RawSyscall(SYS_wait4, info->si_pid, 0, WNOHANG, 0);
   }
 }
 
@@ -214,9 +250,9 @@ bool EndedChild(siginfo_t* info) {
 // Sleeps while *word == value, until the tree's deadline (absolute, so
 // that a process woken often still ends on time). false once it passed.
 bool SleepWhile(const World& w, std::atomic<int>* word, int value) {
-  const long r = ::syscall(SYS_futex, reinterpret_cast<int*>(word), FUTEX_WAIT_BITSET, value,
-                           &w.deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
-  return !(r < 0 && errno == ETIMEDOUT);
+  const long r = RawSyscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT_BITSET, value,
+                            reinterpret_cast<long>(&w.deadline), 0, FUTEX_BITSET_MATCH_ANY);
+  return r != -ETIMEDOUT;
 }
 
 // Waits for crpid to open `phase`, asleep until woken: no process of the
@@ -228,7 +264,7 @@ bool SleepWhile(const World& w, std::atomic<int>* word, int value) {
 void WaitPhase(const World& w, int node, int phase) {
   Shared* s = w.shared;
   for (;;) {
-    if (s->aborted.load() != 0) _exit(kAborted);
+    if (s->aborted.load() != 0) ExitRaw(kAborted);
     if (w.method == ForkMethod::kNsLastPid) {
       siginfo_t info;
       (void)EndedChild(&info);  // reaps the members that landed wrong
@@ -286,9 +322,9 @@ pid_t ParentAtBirth(const World& w, int node) {
 // by getppid.
 void StartNode(const World& w, int node) {
   if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
-  w.shared->slots[node].pid.store(static_cast<pid_t>(::syscall(SYS_getpid)));
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) GiveUp();
-  if (::getppid() != ParentAtBirth(w, node)) GiveUp();
+  w.shared->slots[node].pid.store(OwnPid());
+  if (RawSyscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) GiveUp();
+  if (static_cast<pid_t>(RawSyscall(SYS_getppid)) != ParentAtBirth(w, node)) GiveUp();
   if (w.shared->aborted.load() != 0 || Abandoned(w)) GiveUp();
 }
 
@@ -303,29 +339,41 @@ uint64_t CloneFlags(const World& w, int node) {
              : 0;
 }
 
-// Creates `node` at its PID. In the creator: its PID, or -1 with errno
-// (EEXIST taken, EPERM capability missing, EBUSY lost 32 ns_last_pid races).
-// In the new process, after StartNode: 0. The new process continues on the
-// creator's stack at the creator's depth (see TreeProcessMain).
+[[noreturn]] void TreeProcessMain(const World& w, int node);
+
+// Where a process created with clone3 starts, on its own stack (crpid's
+// StackArena) in crpid's memory: it never returns.
+int NodeEntry(void* world, long node) {
+  const World& w = *static_cast<const World*>(world);
+  StartNode(w, static_cast<int>(node));
+  TreeProcessMain(w, static_cast<int>(node));
+}
+
+// The region of node's stack that holds its command's envp.
+char** EnvironmentArea(const World& w, int node) {
+  const ChildStack region = w.stacks->Stack(static_cast<size_t>(node));
+  return reinterpret_cast<char**>(region.base + region.size - w.env_bytes);
+}
+
+// Creates `node` at its PID. In the creator: its PID, or -errno (EEXIST
+// taken, EPERM capability missing, EBUSY lost 32 ns_last_pid races).
+// kClone3: the new process shares the creator's memory and runs
+// NodeEntry on its own stack. kNsLastPid: a fork; in the new process,
+// after StartNode, 0: it continues on (its copy of) the creator's stack at
+// the creator's depth (see TreeProcessMain).
 pid_t CreateNode(const World& w, int node) {
   const pid_t target = w.plan->nodes[node].pid;
   const uint64_t flags = CloneFlags(w, node);
   if (w.method != ForkMethod::kNsLastPid) {
-    if (int err = SetEffectiveRaw(w.capability, true); err != 0) {
-      errno = err;
-      return -1;
-    }
-    const pid_t pid = Clone3WithSetTid(&target, 1, flags);
-    if (pid == 0) {
-      StartNode(w, node);
-      return 0;
-    }
-    const int err = errno;
+    if (int err = SetEffectiveRaw(w.capability, true); err != 0) return -err;
+    ChildStack stack = w.stacks->Stack(static_cast<size_t>(node));
+    stack.size -= w.env_bytes;
+    const long pid = Clone3VmWithSetTid(&target, 1, flags, stack, NodeEntry,
+                                        const_cast<World*>(&w), node);
     if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
     // crpid can kill it even if it never runs its first instruction.
-    if (pid > 0) w.shared->slots[node].pid.store(pid);
-    errno = err;
-    return pid;
+    if (pid > 0) w.shared->slots[node].pid.store(static_cast<pid_t>(pid));
+    return static_cast<pid_t>(pid);
   }
   // ns_last_pid: crpid holds the flock; the tree's processes take turns
   // through a lock in the shared mapping, since they create concurrently.
@@ -338,14 +386,13 @@ pid_t CreateNode(const World& w, int node) {
     if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
     if (err != 0) {
       UnlockNsLastPid(w);
-      errno = err;
-      return -1;
+      return -err;
     }
     const pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0));
     if (pid == 0) {
-      if (static_cast<pid_t>(::syscall(SYS_getpid)) != target) {
-        DropAllCapabilitiesRaw();
-        _exit(kWrongLanding);
+      if (OwnPid() != target) {
+        DropAllCapabilitiesInTree();
+        ExitRaw(kWrongLanding);
       }
       StartNode(w, node);
       return 0;
@@ -354,8 +401,7 @@ pid_t CreateNode(const World& w, int node) {
       err = errno;
       if (pid > 0) w.shared->slots[node].pid.store(pid);
       UnlockNsLastPid(w);
-      errno = err;
-      return pid;
+      return pid > 0 ? pid : -err;
     }
     // A member that landed wrong is its grandparent's child: that one reaps
     // it (ReapWrongLandings).
@@ -367,18 +413,16 @@ pid_t CreateNode(const World& w, int node) {
     if (::kill(target, 0) == 0 || errno == EPERM || ::kill(-target, 0) == 0 ||
         errno == EPERM) {
       UnlockNsLastPid(w);
-      errno = EEXIST;
-      return -1;
+      return -EEXIST;
     }
   }
   UnlockNsLastPid(w);
-  errno = EBUSY;
-  return -1;
+  return -EBUSY;
 }
 
 pid_t CreateOrFail(const World& w, int creator, int node) {
   const pid_t pid = CreateNode(w, node);
-  if (pid < 0) Fail(w, creator, kStepCreate, errno, w.plan->nodes[node].pid);
+  if (pid < 0) Fail(w, creator, kStepCreate, -pid, w.plan->nodes[node].pid);
   return pid;
 }
 
@@ -390,13 +434,13 @@ void ReapPlaceholder(const World& w, int creator, int placeholder) {
   // Polled, not blocking: a stopped placeholder must not hold its creator
   // (and the capability it may still have) past crpid's end or the deadline.
   for (;;) {
-    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-    if (reaped == pid || (reaped < 0 && errno != EINTR)) break;
+    const long reaped = RawSyscall(SYS_wait4, pid, reinterpret_cast<long>(&status), WNOHANG, 0);
+    if (reaped == pid || (RawFailed(reaped) && reaped != -EINTR)) break;
     if (Abandoned(w)) GiveUp();
     WaitWhile(&w.shared->aborted, 0, 20);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (w.shared->aborted.load() != 0) _exit(kAborted);
+    if (w.shared->aborted.load() != 0) ExitRaw(kAborted);
     Fail(w, creator, kStepPlaceholder, 0, pid);
   }
 }
@@ -407,7 +451,7 @@ int ResolveCommand(const char* name, const char* path, char* out) {
   if (std::strchr(name, '/') != nullptr) {
     if (name_length >= PATH_MAX) return ENAMETOOLONG;
     std::memcpy(out, name, name_length + 1);
-    return ::access(out, X_OK) == 0 ? 0 : errno;
+    return RawErrno(RawSyscall(SYS_faccessat, AT_FDCWD, reinterpret_cast<long>(out), X_OK));
   }
   if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
   int found = ENOENT;
@@ -425,10 +469,14 @@ int ResolveCommand(const char* name, const char* path, char* out) {
       out[at++] = '/';
       std::memcpy(out + at, name, name_length + 1);
       struct stat st;
-      if (::stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (::access(out, X_OK) == 0) return 0;
+      const long stat_result = RawSyscall(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>(out),
+                                          reinterpret_cast<long>(&st), 0);
+      if (stat_result == 0 && S_ISREG(st.st_mode)) {
+        if (RawSyscall(SYS_faccessat, AT_FDCWD, reinterpret_cast<long>(out), X_OK) == 0) {
+          return 0;
+        }
         found = EACCES;
-      } else if (errno == EACCES) {
+      } else if (stat_result == -EACCES) {
         found = EACCES;
       }
     }
@@ -438,16 +486,31 @@ int ResolveCommand(const char* name, const char* path, char* out) {
   return found;
 }
 
+// The number of envp pointers a node's command needs, its NULL included.
+size_t EnvironmentCount(const World& w, const NodeExec& exec) {
+  return w.base_env_count - exec.overridden.size() + exec.own_env.size() + 1;
+}
+
 // The command's environment, built in the process itself right before
-// exec, in memory it maps (shared by nothing, freed by exec): the base
-// environment's pointers minus what the entry overrides, the entry's own
-// variables, CRPID_TREE_INDEX. nullptr with errno if mmap fails.
-char** BuildEnvironment(const World& w, const NodeExec& exec) {
-  const size_t count = w.base_env_count - exec.overridden.size() + exec.own_env.size() + 1;
-  void* memory = ::mmap(nullptr, count * sizeof(char*), PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  char** envp = static_cast<char**>(memory);
+// exec: the base environment's pointers minus what the entry overrides,
+// the entry's own variables, CRPID_TREE_INDEX. kClone3: in the top of the
+// process's own stack region (crpid unmaps it once every process has
+// exec'd); kNsLastPid: in memory the forked process maps (its own, freed
+// by exec). nullptr with *err set if mmap fails.
+char** BuildEnvironment(const World& w, int node, const NodeExec& exec, int* err) {
+  const size_t count = EnvironmentCount(w, exec);
+  char** envp = nullptr;
+  if (w.stacks != nullptr) {
+    envp = EnvironmentArea(w, node);
+  } else {
+    const long memory = RawSyscall(SYS_mmap, 0, static_cast<long>(count * sizeof(char*)),
+                                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (RawFailed(memory)) {
+      *err = RawErrno(memory);
+      return nullptr;
+    }
+    envp = reinterpret_cast<char**>(memory);
+  }
   size_t at = 0;
   size_t skip = 0;
   for (size_t i = 0; i < w.base_env_count; ++i) {
@@ -470,38 +533,50 @@ constexpr int kNoNewNode = -1;
 
 int SessionPlaceholderMain(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
-  if (::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
+  if (long r = RawSyscall(SYS_setsid); RawFailed(r)) Fail(w, node, kStepSetsid, RawErrno(r), n.pid);
   for (int child : n.children) {
     if (CreateOrFail(w, node, child) == 0) return child;
   }
-  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+  if (int err = DropAllCapabilitiesInTree(); err != 0) {
+    Fail(w, node, kStepCapabilities, err, n.pid);
+  }
   MarkDone(w, node, 0);
-  _exit(0);
+  ExitRaw(0);
 }
 
 [[noreturn]] void GroupPlaceholderMain(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
-  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+  if (int err = DropAllCapabilitiesInTree(); err != 0) {
+    Fail(w, node, kStepCapabilities, err, n.pid);
+  }
   MarkDone(w, node, 0);
   WaitPhase(w, node, 1);
-  if (::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
+  if (long r = RawSyscall(SYS_setpgid, 0, 0); r != 0) {
+    Fail(w, node, kStepLeadGroup, RawErrno(r), n.pid);
+  }
   MarkDone(w, node, 1);
   WaitPhase(w, node, 2);
   MarkDone(w, node, 2);
   WaitPhase(w, node, 3);
-  _exit(0);  // every member has joined; the creator reaps this
+  ExitRaw(0);  // every member has joined; the creator reaps this
 }
 
 // Creation: children born into the old session, setsid, the others.
 int CreateChildren(const World& w, int node) {
   const PlanNode& n = w.plan->nodes[node];
-  if (n.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-    Fail(w, node, kStepSubreaper, errno, n.pid);
+  if (n.subreaper) {
+    if (long r = RawSyscall(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); r != 0) {
+      Fail(w, node, kStepSubreaper, RawErrno(r), n.pid);
+    }
   }
   for (int child : n.early_children) {
     if (CreateOrFail(w, node, child) == 0) return child;
   }
-  if (n.setsid && ::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
+  if (n.setsid) {
+    if (long r = RawSyscall(SYS_setsid); RawFailed(r)) {
+      Fail(w, node, kStepSetsid, RawErrno(r), n.pid);
+    }
+  }
   for (int child : n.children) {
     if (CreateOrFail(w, node, child) == 0) return child;
     if (w.plan->nodes[child].kind == PlanNodeKind::kSessionPlaceholder) {
@@ -511,7 +586,9 @@ int CreateChildren(const World& w, int node) {
   if (n.group_placeholder >= 0 && CreateOrFail(w, node, n.group_placeholder) == 0) {
     return n.group_placeholder;
   }
-  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
+  if (int err = DropAllCapabilitiesInTree(); err != 0) {
+    Fail(w, node, kStepCapabilities, err, n.pid);
+  }
   return kNoNewNode;
 }
 
@@ -521,15 +598,25 @@ int ProcessMain(const World& w, int node) {
   if (int child = CreateChildren(w, node); child != kNoNewNode) return child;
   MarkDone(w, node, 0);
   WaitPhase(w, node, 1);
-  if (n.lead_group && ::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
+  if (n.lead_group) {
+    if (long r = RawSyscall(SYS_setpgid, 0, 0); r != 0) {
+      Fail(w, node, kStepLeadGroup, RawErrno(r), n.pid);
+    }
+  }
   MarkDone(w, node, 1);
   WaitPhase(w, node, 2);
-  if (n.join_group && ::setpgid(0, n.pgid) < 0) Fail(w, node, kStepJoinGroup, errno, n.pgid);
+  if (n.join_group) {
+    if (long r = RawSyscall(SYS_setpgid, 0, n.pgid); r != 0) {
+      Fail(w, node, kStepJoinGroup, RawErrno(r), n.pgid);
+    }
+  }
   MarkDone(w, node, 2);
   WaitPhase(w, node, 3);
   if (n.group_placeholder >= 0) ReapPlaceholder(w, node, n.group_placeholder);
-  if (!exec.cwd.empty() && ::chdir(exec.cwd.c_str()) != 0) {
-    Fail(w, node, kStepChdir, errno, n.pid);
+  if (!exec.cwd.empty()) {
+    if (long r = RawSyscall(SYS_chdir, reinterpret_cast<long>(exec.cwd.c_str())); r != 0) {
+      Fail(w, node, kStepChdir, RawErrno(r), n.pid);
+    }
   }
   char path[PATH_MAX];
   if (int err = ResolveCommand(exec.argv[0], exec.path, path); err != 0) {
@@ -538,25 +625,29 @@ int ProcessMain(const World& w, int node) {
   // What execve checks (access(X_OK) passes a directory or a script whose
   // interpreter is missing), before "go": nothing runs unless all can start.
   if (int err = CheckExecutable(path); err != 0) Fail(w, node, kStepCommand, err, n.pid);
-  char** envp = BuildEnvironment(w, exec);
-  if (envp == nullptr) Fail(w, node, kStepEnvironment, errno, n.pid);
+  int env_err = 0;
+  char** envp = BuildEnvironment(w, node, exec, &env_err);
+  if (envp == nullptr) Fail(w, node, kStepEnvironment, env_err, n.pid);
   // Before "go" can open: no parent's command may exit (and kill this
   // process) before this one execs; COMMAND runs as if started directly.
-  ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  RawSyscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
   MarkDone(w, node, 3);
   WaitPhase(w, node, 4);
+  // sigaction of SIGXFSZ to SIG_DFL or SIG_IGN cannot fail: no errno.
   RestoreFileSizeSignal();
-  ::sigprocmask(SIG_SETMASK, &w.command_mask, nullptr);
-  ::execve(path, exec.argv.data(), envp);
-  int err = errno;
-  if (err == ENOEXEC) {  // as execvp: a file without #! is a shell script
+  // The kernel's sigset is the first 8 bytes of glibc's.
+  RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&w.command_mask), 0, 8);
+  long result = RawSyscall(SYS_execve, reinterpret_cast<long>(path),
+                           reinterpret_cast<long>(exec.argv.data()), reinterpret_cast<long>(envp));
+  if (result == -ENOEXEC) {  // as execvp: a file without #! is a shell script
     char** shell_argv = const_cast<char**>(exec.shell_argv.data());
     shell_argv[1] = path;
-    ::execve("/bin/sh", shell_argv, envp);
-    err = errno;
+    result = RawSyscall(SYS_execve, reinterpret_cast<long>("/bin/sh"),
+                        reinterpret_cast<long>(shell_argv), reinterpret_cast<long>(envp));
   }
+  const int err = RawErrno(result);
   w.shared->slots[node].exec_errno.store(err);
-  _exit(err == ENOENT ? 127 : 126);
+  ExitRaw(err == ENOENT ? 127 : 126);
 }
 
 int RunNode(const World& w, int node) {
@@ -568,12 +659,14 @@ int RunNode(const World& w, int node) {
     case PlanNodeKind::kProcess:
       return ProcessMain(w, node);
   }
-  _exit(kAborted);
+  ExitRaw(kAborted);
 }
 
 // A tree process, from its first instruction (StartNode has run) to its
-// exec. Called once, by crpid's child; every later process of the tree
-// comes back here from the clone3 that created it.
+// exec. kClone3: each process calls it once, from NodeEntry (RunNode
+// never returns a new node: a created process does not return from
+// CreateNode). kNsLastPid: called once, by crpid's child; every later
+// process of the tree comes back here from the fork that created it.
 [[noreturn]] void TreeProcessMain(const World& w, int node) {
   for (;;) node = RunNode(w, node);
 }
@@ -636,6 +729,7 @@ class Coordinator {
  private:
   Status Prepare();
   Status ChooseMethod();
+  Status MapStacks();
   Status CreateTop();
   Status WaitDone(int phase);
   Status OpenPhase(int phase);
@@ -653,6 +747,10 @@ class Coordinator {
   std::vector<NodeExec> exec_;
   std::vector<char*> base_env_;
   std::unique_ptr<SharedMapping> mapping_;
+  // Where the tree's processes run until they exec (kClone3). Declared
+  // after everything they read, so destroyed before it: every path out of
+  // Run has seen each process exec or be reaped by then.
+  StackArena stacks_;
   World world_;
   UniqueFd ns_last_pid_;
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
@@ -808,17 +906,40 @@ Status Coordinator::ChooseMethod() {
   return Ok{};
 }
 
+// A tree process's stack: its deepest path (NodeEntry, TreeProcessMain,
+// ProcessMain, CheckExecutable's chain down to a raw system call) takes
+// about 10 KiB (gcc -O2 -fstack-usage: ProcessMain 4,384 bytes,
+// CheckChain 4,608, CheckOpenExec 304, the rest < 200 each); 64 KiB
+// leaves room for a sanitizer build's larger frames. Above it, the envp
+// of the largest command.
+constexpr size_t kNodeStackBytes = 64 * 1024;
+
+Status Coordinator::MapStacks() {
+  size_t env_count = 0;
+  for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+    if (plan_.nodes[i].kind != PlanNodeKind::kProcess) continue;
+    env_count = std::max(env_count, EnvironmentCount(world_, exec_[i]));
+  }
+  world_.env_bytes = (env_count * sizeof(char*) + 15) / 16 * 16;
+  if (int err = stacks_.Map(plan_.nodes.size(), kNodeStackBytes + world_.env_bytes); err != 0) {
+    return SystemError(err, "cannot map the stacks of " + std::to_string(plan_.nodes.size()) +
+                                " processes");
+  }
+  world_.stacks = &stacks_;
+  return Ok{};
+}
+
 Status Coordinator::CreateTop() {
   for (int node : plan_.top) {
     const pid_t pid = CreateNode(world_, node);
-    if (pid == 0) TreeProcessMain(world_, node);  // the base frame of the whole tree
+    if (pid == 0) TreeProcessMain(world_, node);  // kNsLastPid: the base frame of the tree
     if (pid < 0) {
       Shared* s = world_.shared;
       int expected = 0;
       if (s->aborted.compare_exchange_strong(expected, 1)) {
         s->error_node = node;
         s->error_step = kStepCreate;
-        s->error_errno = errno;
+        s->error_errno = -pid;
         s->error_pid = plan_.nodes[node].pid;
         s->aborted.store(2);
       }
@@ -997,7 +1118,15 @@ Status Coordinator::WaitForExecs() {
     pollfd poll_fd = {exec_pipe_.read_end.get(), POLLIN, 0};
     const int ready = ::poll(&poll_fd, 1, static_cast<int>(std::max<long>(left.count(), 0)));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) break;
+    // Not every process has exec'd: one that still runs crpid's code in
+    // crpid's memory must not outlive what it reads (World).
+    if (ready <= 0) {
+      return Abort(Error{ErrorKind::kSystem, ETIMEDOUT,
+                         "the setup deadline passed before every command had started; the "
+                         "whole tree was killed",
+                         "let the tree's processes run (do not stop them) while crpid sets "
+                         "the tree up, and run crpid again"});
+    }
     char byte;
     if (::read(exec_pipe_.read_end.get(), &byte, 1) <= 0) break;
   }
@@ -1126,6 +1255,9 @@ Error Coordinator::Abort(std::optional<Error> own) {
 Result<RestoredTree> Coordinator::Run() {
   if (Status prepared = Prepare(); !prepared) return prepared.error();
   if (Status method = ChooseMethod(); !method) return method.error();
+  if (world_.method != ForkMethod::kNsLastPid) {
+    if (Status mapped = MapStacks(); !mapped) return mapped.error();
+  }
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     return SystemError(errno, "PR_SET_CHILD_SUBREAPER");
   }
