@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The part of clone_vm.h that is the same on every machine.
+// The part of clone_vm.h that is the same on every machine. Runs in tree
+// processes: built without sanitizers (BUILD.bazel), calls no libc.
 #include "src/clone_vm.h"
 
 #include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 namespace crpid {
 
@@ -25,30 +22,45 @@ long Clone3VmWithSetTid(const pid_t* set_tid, size_t count, uint64_t flags,
   return crpid_clone3_vm(&args, sizeof args, entry, a, b);
 }
 
-StackArena::~StackArena() {
-  if (memory_ != nullptr) ::munmap(memory_, length_);
+void RawCopy(void* to, const void* from, size_t length) {
+  auto* out = static_cast<unsigned char*>(to);
+  const auto* in = static_cast<const unsigned char*>(from);
+  for (size_t i = 0; i < length; ++i) out[i] = in[i];
 }
 
-int StackArena::Map(size_t count, size_t usable) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  usable_ = (usable + page - 1) / page * page;
-  stride_ = usable_ + page;  // the guard page, then the stack
-  if (count == 0) return 0;
-  if (count > SIZE_MAX / stride_) return ENOMEM;
-  length_ = count * stride_;
-  void* memory = ::mmap(nullptr, length_, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (memory == MAP_FAILED) return errno;
-  memory_ = static_cast<char*>(memory);
-  for (size_t i = 0; i < count; ++i) {
-    if (::mprotect(memory_ + i * stride_, page, PROT_NONE) != 0) return errno;
+void RawZero(void* to, size_t length) {
+  auto* out = static_cast<unsigned char*>(to);
+  for (size_t i = 0; i < length; ++i) out[i] = 0;
+}
+
+int RawCompare(const void* a, const void* b, size_t length) {
+  const auto* x = static_cast<const unsigned char*>(a);
+  const auto* y = static_cast<const unsigned char*>(b);
+  for (size_t i = 0; i < length; ++i) {
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
   }
   return 0;
 }
 
-ChildStack StackArena::Stack(size_t index) const {
-  const size_t page = stride_ - usable_;
-  return ChildStack{memory_ + index * stride_ + page, usable_};
+const void* RawFindByte(const void* from, unsigned char byte, size_t length) {
+  const auto* in = static_cast<const unsigned char*>(from);
+  for (size_t i = 0; i < length; ++i) {
+    if (in[i] == byte) return in + i;
+  }
+  return nullptr;
+}
+
+size_t RawLength(const char* text) {
+  size_t length = 0;
+  while (text[length] != '\0') ++length;
+  return length;
+}
+
+const char* RawFindChar(const char* text, char c) {
+  for (;; ++text) {
+    if (*text == c) return text;
+    if (*text == '\0') return nullptr;
+  }
 }
 
 }  // namespace crpid

@@ -94,27 +94,15 @@ struct ChildStack {
 long Clone3VmWithSetTid(const pid_t* set_tid, size_t count, uint64_t flags,
                         ChildStack stack, int (*entry)(void*, long), void* a, long b);
 
-// `count` stacks of `usable` bytes each, one mapping (MAP_NORESERVE: only
-// the pages a child touches use memory), each with a PROT_NONE guard page
-// below it, so that an overflow faults instead of writing over the stack
-// below. Unmapped by the destructor: only once no process runs on them.
-class StackArena {
- public:
-  StackArena() = default;
-  ~StackArena();
-  StackArena(const StackArena&) = delete;
-  StackArena& operator=(const StackArena&) = delete;
-
-  // 0 or the errno of mmap/mprotect (ENOMEM: too many for the limits).
-  int Map(size_t count, size_t usable);
-  ChildStack Stack(size_t index) const;
-
- private:
-  char* memory_ = nullptr;
-  size_t length_ = 0;
-  size_t stride_ = 0;
-  size_t usable_ = 0;
-};
+// Byte and string functions for code that runs in a tree process (libc's
+// are interposed by a sanitizer's runtime, which is instrumented code).
+// As memcpy, memset, memcmp, memchr, strlen and strchr.
+void RawCopy(void* to, const void* from, size_t length);
+void RawZero(void* to, size_t length);
+int RawCompare(const void* a, const void* b, size_t length);
+const void* RawFindByte(const void* from, unsigned char byte, size_t length);
+size_t RawLength(const char* text);
+const char* RawFindChar(const char* text, char c);
 
 }  // namespace crpid
 
