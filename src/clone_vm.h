@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Raw system calls that never touch errno, and clone3 into a new process
-// that shares the caller's memory and starts on a stack of its own.
+// Raw system calls that never touch errno, clone3 into a new process that
+// shares the caller's memory and starts on a stack of its own, and the few
+// byte functions its code needs.
 //
 // fork-tree creates its processes this way (see fork_tree.h): a fork
 // copies the address space, and the kernel links every copied private
@@ -11,32 +12,55 @@
 //
 // The child and its creator then run in one address space with one TLS
 // block (no CLONE_SETTLS: the child inherits its creator's thread pointer),
-// and so one errno. Code that runs in such a child calls only these raw
-// system calls, which return -errno instead of writing errno, so that no
-// process of the mm ever sees another's errno (glibc writes errno only
-// when a call fails; calls that cannot fail, like clock_gettime on
-// CLOCK_MONOTONIC, may stay).
+// and so one errno and one set of a sanitizer runtime's per-thread state.
+// Code that runs in such a child (fork_tree_child.h) calls only these raw
+// system calls, which return -errno instead of writing errno, and the byte
+// functions below: no libc at all, which a sanitizer interposes. It is
+// built without sanitizers in every configuration: instrumented code on a
+// stack ASan does not know warns on stderr, and its fake stack frames
+// (detect_stack_use_after_return) come from the per-thread state the child
+// would share with crpid's main thread.
 //
 // Why sharing the mm until exec is sound for fork-tree (what a fork gave
 // each process that this must still give):
 //  - Dumpability is per mm: crpid's (non-dumpable after its secure exec)
 //    is the tree's until each execs, as each fork's copy was; ptrace,
 //    /proc/PID/mem and process_vm_readv stay refused, also once a process
-//    has emptied its capability sets.
+//    has emptied its capability sets (emptying them does not make the mm
+//    dumpable; a credential change that would clear it clears it for
+//    crpid too, which only makes crpid stricter).
 //  - Credentials and capabilities are per task (no CLONE_THREAD): each
 //    process raises, lowers and drops its own (fork_tree.h's T1-T3).
-//  - Signal handlers are not shared (no CLONE_SIGHAND); fork-tree installs
-//    none, so a signal's action in a tree process is its default or
-//    ignore, never crpid code. The kernel gives a CLONE_VM child no
-//    sigaltstack, rseq, robust list or clear_child_tid.
+//  - Signal handlers are not shared (no CLONE_SIGHAND), but copied: any
+//    handler crpid has (the normal build installs none; a sanitizer's
+//    runtime installs SIGSEGV, SIGBUS and SIGFPE handlers) is crpid code.
+//    Those signals are blocked around each clone3 and the new process
+//    resets them to SIG_DFL before unblocking, so a signal's action in a
+//    tree process is its default or ignore, never crpid code. The kernel
+//    gives a CLONE_VM child no sigaltstack, rseq, robust list or
+//    clear_child_tid.
 //  - Nothing in a tree process allocates or takes a lock (crpid's heap is
 //    the same heap), and its system calls leave errno alone (above); the
-//    stack canary in the shared TLS is only read.
+//    stack canary in the shared TLS is only read. Each stack has a guard
+//    page below it and the code is built with -fstack-clash-protection
+//    (its frames with PATH_MAX buffers are larger than a page), so an
+//    overflow faults instead of writing the stack (and envp) below.
+//  - pdeathsig is per task: each process asks for SIGKILL with its parent
+//    first thing (fork_tree.h), as with fork. A process stopped before its
+//    first instruction stays stopped in crpid's mm; run again, it finds
+//    its parent or crpid gone and gives up (empties its sets, exits)
+//    before it reads anything crpid may have changed, since crpid changes
+//    nothing while it lives and its memory stays mapped for the process
+//    after it dies (below).
 //  - crpid keeps running in the same mm: it changes nothing a tree process
 //    reads, and frees nothing of it (nor the stacks) before every process
-//    has exec'd or been reaped (fork_tree.cc: Coordinator::Run's exits).
+//    has exec'd or been reaped (fork_tree.cc: Coordinator::Run's exits,
+//    and ~Coordinator for an exception).
 //  - A process that dies, or crpid dying, leaves the others' memory as it
-//    was: the mm lives while any process uses it.
+//    was: the mm lives while any process uses it. What acts on a whole mm
+//    acts on all of them: the OOM killer kills every process of the mm
+//    (crpid with its tree, as crpid's death would), and before Linux 5.16
+//    a core dump (a dumpable crpid only) killed every process of the mm.
 //
 // One implementation per machine, in clone_vm_<arch>.cc (BUILD.bazel picks
 // it): the child returns from clone3 on the new stack, where no frame of

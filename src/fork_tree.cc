@@ -127,6 +127,15 @@ class Coordinator {
  public:
   Coordinator(const ForkTreeRequest& request, const TreePlan& plan)
       : request_(request), plan_(plan) {}
+  // Left by an exception (std::bad_alloc) while tree processes may still run
+  // on stacks_ and read what world_ points to: they end before those are
+  // freed (should that throw too, std::terminate ends crpid, which unmaps
+  // nothing: its processes then die with it).
+  ~Coordinator() {
+    if (tree_may_run_) KillAndReapEverything();
+  }
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
 
   Result<RestoredTree> Run();
 
@@ -158,6 +167,8 @@ class Coordinator {
   StackArena stacks_;
   World world_;
   ForkMethod method_ = ForkMethod::kClone3;
+  // From the first creation until every process has exec'd or been reaped.
+  bool tree_may_run_ = false;
   UniqueFd ns_last_pid_;
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
   // Opened before the first fork, so that a descriptor limit reached later
@@ -386,9 +397,9 @@ Status Coordinator::ChooseMethod() {
 // A tree process's stack: its deepest path (NodeEntry, TreeProcessMain,
 // ProcessMain, CheckExecutable's chain down to a raw system call) takes
 // about 10 KiB (gcc -O2 -fstack-usage: ProcessMain 4,384 bytes,
-// CheckChain 4,608, CheckOpenExec 304, the rest < 200 each); 64 KiB
-// leaves room for a sanitizer build's larger frames. Above it, the envp
-// of the largest command.
+// CheckChain 4,608, CheckOpenExec 304, the rest < 200 each; the same in
+// every build: fork_tree_child is never instrumented); 64 KiB leaves
+// room. Above it, the envp of the largest command.
 constexpr size_t kNodeStackBytes = 64 * 1024;
 
 Status Coordinator::MapStacks() {
@@ -639,7 +650,10 @@ void Coordinator::KillAndReapEverything() {
     }
     pid_t pid;
     while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0) reaped.insert(pid);
-    if (pid < 0 && errno == ECHILD) return;
+    if (pid < 0 && errno == ECHILD) {
+      tree_may_run_ = false;
+      return;
+    }
     ::usleep(1000);
   }
 }
@@ -738,6 +752,7 @@ Result<RestoredTree> Coordinator::Run() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     return SystemError(errno, "PR_SET_CHILD_SUBREAPER");
   }
+  tree_may_run_ = true;
   if (Status created = CreateTop(); !created) return created.error();
   // Phase 3 of capabilities.h: the tree's processes hold their own copies.
   if (Status dropped = DropCapabilitiesForGood(); !dropped) return Abort(dropped.error());
@@ -754,6 +769,7 @@ Result<RestoredTree> Coordinator::Run() {
   if (Status verified = Verify(); !verified) return verified.error();
   (void)OpenPhase(4);
   if (Status execs = WaitForExecs(); !execs) return execs.error();
+  tree_may_run_ = false;  // every process has exec'd
   RestoredTree restored;
   restored.root = plan_.nodes[plan_.root].pid;
   restored.processes = request_.tree.processes.size();

@@ -9,8 +9,9 @@
 // (shared too) alone. A fork would copy the address space, and the
 // kernel would link each copy to every ancestor's anon_vma: O(depth) per
 // process. Its parent creates it with clone3 set_tid (or the ns_last_pid
-// fallback, which still forks: a copy of crpid's memory per process); it then creates its own children, calls
-// setsid and joins its group when the coordinator (crpid, a child
+// fallback, which still forks: a copy of crpid's memory per process, so
+// that a deep chain's setup still grows with depth² there); it then
+// creates its own children, calls setsid and joins its group when the coordinator (crpid, a child
 // subreaper) says so, and execs its command only once every process is in
 // place. They synchronize through one shared anonymous mapping (futexes):
 // no descriptor per process.
@@ -26,7 +27,8 @@
 //  T3. After its last creation it empties every set (permitted, effective,
 //      inheritable, ambient), root included; setsid, setpgid, chdir, the
 //      command's lookup and exec all happen without any capability.
-// Between its creation and its exec a tree process makes only
+// Between its creation and its exec a tree process runs only the code of
+// fork_tree_child.cc, built without sanitizers, and makes only
 // async-signal-safe calls (raw syscalls on memory prepared before the
 // first creation, which crpid neither changes nor frees until every
 // process has exec'd or been reaped; a setup whose deadline passes before
