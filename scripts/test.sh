@@ -113,7 +113,7 @@ mapfile -t sanitized < <(labels 'tests(//tests:sanitizer_tests) + tests(//tests/
 mapfile -t fuzzed < <(labels 'tests(//tests/fuzz:fuzz_tests)')
 
 step "the normal build and its tests" bazel test "${test_args[@]}" //...
-# Eleven test cases check what only the shipped static binary has, or need
+# Ten test cases check what only the shipped static binary has, or need
 # what ASan takes (its shadow memory, a process for LeakSanitizer at exit);
 # they run in the normal build above and are left out of this one rather
 # than counted as skips (CRPID_SKIP_IN_SANITIZER_BUILD says why in each).
@@ -123,7 +123,7 @@ not_sanitized_cases+=:ForkAt.NsLastPidRefusedWhenTheProbeCannotTell
 not_sanitized_cases+=:ForkTree.PagemapIsRefusedInBoundedMemory:ForkTree.FailedAllocationIsOneLine
 not_sanitized_cases+=:MapFilesDump.VerifyReadsAHugeManifestOnlyToItsBound
 not_sanitized_cases+=:ForkTree.LargeEnvironmentIsSharedNotCopiedPerProcess
-not_sanitized_cases+=:ForkAt.CheckCreatesNoProcess:ForkTree.DeepChainRestores
+not_sanitized_cases+=:ForkAt.CheckCreatesNoProcess
 not_sanitized_cases+=:OutputIntegrity.DescriptorLimitIsNotAMissingProcess
 step "the ASan+UBSan build and its tests" bazel test "${test_args[@]}" --config=asan \
   --test_filter="-$not_sanitized_cases" //tests:sanitizer_tests //tests/fuzz:corpus_tests

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// ASYNC-SIGNAL-SAFE ONLY (see exec_check.h): runs between fork and exec.
+// ASYNC-SIGNAL-SAFE AND UNINSTRUMENTED ONLY (see exec_check.h): runs in a
+// tree process between its creation and its exec.
 #include "src/exec_check.h"
 
 #include <elf.h>
 #include <fcntl.h>
-#include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -14,8 +15,8 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
+#include "src/clone_vm.h"
 #include "src/machine.h"
 
 namespace crpid {
@@ -29,11 +30,14 @@ constexpr unsigned long kStatfsValid = 0x0020;
 // The largest program header table load_elf_phdrs reads.
 constexpr uint64_t kMaxProgramHeaderBytes = 65536;
 
+// Every system call here is a raw one (src/clone_vm.h): a fork-tree
+// process shares errno with crpid and the rest of the tree until it execs.
+
 // Closes its descriptor at the end of the scope; nothing else.
 struct ScopedFd {
   int fd;
   ~ScopedFd() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) RawSyscall(SYS_close, fd);
   }
 };
 
@@ -41,28 +45,37 @@ struct ScopedFd {
 // may_open): 0 or the errno execve would return.
 int CheckOpenExec(const char* path) {
   struct stat st;
-  if (::stat(path, &st) != 0) return errno;
+  long result = RawSyscall(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>(path),
+                           reinterpret_cast<long>(&st), 0);
+  if (RawFailed(result)) return RawErrno(result);
   if (!S_ISREG(st.st_mode)) return EACCES;  // a directory passes X_OK
-  // With this process's effective IDs and capabilities, as execve uses.
-  if (::faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0) return errno;
+  // With this process's effective IDs and capabilities, as execve uses
+  // (faccessat2, 5.8+; before it, the real IDs, which a tree process has
+  // as its effective ones).
+  result = RawSyscall(SYS_faccessat2, AT_FDCWD, reinterpret_cast<long>(path), X_OK,
+                      AT_EACCESS);
+  if (result == -ENOSYS) {
+    result = RawSyscall(SYS_faccessat, AT_FDCWD, reinterpret_cast<long>(path), X_OK);
+  }
+  if (RawFailed(result)) return RawErrno(result);
   struct statfs fs;
-  if (::statfs(path, &fs) == 0 && (fs.f_flags & kStatfsValid) != 0 &&
-      (fs.f_flags & ST_NOEXEC) != 0) {
+  if (RawSyscall(SYS_statfs, reinterpret_cast<long>(path), reinterpret_cast<long>(&fs)) == 0 &&
+      (fs.f_flags & kStatfsValid) != 0 && (fs.f_flags & ST_NOEXEC) != 0) {
     return EACCES;
   }
   return 0;
 }
 
 // length bytes at offset, looping over short reads: the count read (less at
-// the end of the file) or -1 with errno.
+// the end of the file) or -errno.
 ssize_t ReadAt(int fd, void* buffer, size_t length, uint64_t offset) {
   if (offset > static_cast<uint64_t>(INT64_MAX) - length) return 0;
   size_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(fd, static_cast<char*>(buffer) + done, length - done,
-                              static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
+    const long n = RawSyscall(SYS_pread64, fd, reinterpret_cast<long>(buffer) + done,
+                              static_cast<long>(length - done), static_cast<long>(offset + done));
+    if (n == -EINTR) continue;
+    if (RawFailed(n)) return n;
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
@@ -72,19 +85,19 @@ ssize_t ReadAt(int fd, void* buffer, size_t length, uint64_t offset) {
 // The file opened for reading, or -1 when this process may execute it but
 // not read it (execve can; then its format is left to execve).
 int OpenToRead(const char* path) {
-  return ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  const long fd = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
+                             O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  return RawFailed(fd) ? -1 : static_cast<int>(fd);
 }
 
 bool HasElfMagic(const unsigned char* head) {
-  return std::memcmp(head, ELFMAG, SELFMAG) == 0;
+  return RawCompare(head, ELFMAG, SELFMAG) == 0;
 }
 
 // The program header table load_elf_phdrs accepts: entries of this class's
 // size, 1 to 64 KiB and at most a page (ELF_MIN_ALIGN).
-bool ProgramHeadersFit(const Elf64_Ehdr& header) {
+bool ProgramHeadersFit(const Elf64_Ehdr& header, uint64_t page) {
   const uint64_t size = uint64_t{header.e_phentsize} * header.e_phnum;
-  // getauxval reads what the kernel passed at start-up: no lock, no allocation.
-  const uint64_t page = ::getauxval(AT_PAGESZ);
   return header.e_phentsize == sizeof(Elf64_Phdr) && size != 0 &&
          size <= kMaxProgramHeaderBytes && (page == 0 || size <= page);
 }
@@ -95,7 +108,7 @@ bool ProgramHeadersFit(const Elf64_Ehdr& header) {
 bool IsCompatElf(const unsigned char* head) {
   if (head[EI_CLASS] != ELFCLASS32) return false;
   uint16_t machine;
-  std::memcpy(&machine, head + offsetof(Elf32_Ehdr, e_machine), sizeof(machine));
+  RawCopy(&machine, head + offsetof(Elf32_Ehdr, e_machine), sizeof(machine));
 #if defined(__x86_64__)
   return machine == EM_386 || machine == EM_X86_64;
 #else
@@ -108,16 +121,16 @@ bool IsCompatElf(const unsigned char* head) {
 // ELIBBAD when no ELF for this machine (measured, Linux 6.18). Its type too,
 // which load_elf_interp checks only after that point, killing the process
 // (SIGSEGV): ELIBBAD here.
-int CheckElfInterpreter(const char* path) {
+int CheckElfInterpreter(const char* path, uint64_t page) {
   if (int err = CheckOpenExec(path); err != 0) return err;
   ScopedFd file{OpenToRead(path)};
   if (file.fd < 0) return 0;
   Elf64_Ehdr header;
   const ssize_t n = ReadAt(file.fd, &header, sizeof(header), 0);
-  if (n < 0) return errno;
+  if (n < 0) return static_cast<int>(-n);
   if (static_cast<size_t>(n) != sizeof(header)) return EIO;
   if (!HasElfMagic(header.e_ident) || header.e_machine != kElfMachine ||
-      header.e_ident[EI_CLASS] != ELFCLASS64 || !ProgramHeadersFit(header) ||
+      header.e_ident[EI_CLASS] != ELFCLASS64 || !ProgramHeadersFit(header, page) ||
       (header.e_type != ET_EXEC && header.e_type != ET_DYN)) {
     return ELIBBAD;
   }
@@ -126,12 +139,12 @@ int CheckElfInterpreter(const char* path) {
 
 // An ELF file execve would load (load_elf_binary), its interpreter too.
 // scratch: PATH_MAX bytes for the PT_INTERP path.
-int CheckElf(int fd, const unsigned char* head, char* scratch) {
+int CheckElf(int fd, const unsigned char* head, char* scratch, uint64_t page) {
   if (IsCompatElf(head)) return 0;
   Elf64_Ehdr header;
-  std::memcpy(&header, head, sizeof(header));
+  RawCopy(&header, head, sizeof(header));
   if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_machine != kElfMachine ||
-      (header.e_type != ET_EXEC && header.e_type != ET_DYN) || !ProgramHeadersFit(header)) {
+      (header.e_type != ET_EXEC && header.e_type != ET_DYN) || !ProgramHeadersFit(header, page)) {
     return ENOEXEC;
   }
   for (uint64_t i = 0; i < header.e_phnum; ++i) {
@@ -147,7 +160,7 @@ int CheckElf(int fd, const unsigned char* head, char* scratch) {
       return EIO;
     }
     if (scratch[length - 1] != '\0') return ENOEXEC;
-    return CheckElfInterpreter(scratch);
+    return CheckElfInterpreter(scratch, page);
   }
   return 0;
 }
@@ -175,7 +188,7 @@ const char* NextTerminator(const char* first, const char* last) {
 bool ScriptInterpreter(const unsigned char* head, char* out) {
   const char* buffer = reinterpret_cast<const char*>(head);
   const char* buffer_end = buffer + kHeadBytes - 1;
-  const char* line_end = static_cast<const char*>(std::memchr(buffer, '\n', kHeadBytes));
+  const char* line_end = static_cast<const char*>(RawFindByte(buffer, '\n', kHeadBytes));
   if (line_end == nullptr) {
     line_end = NextNonSpaceOrTab(buffer + 2, buffer_end);
     if (line_end == nullptr) return false;
@@ -188,7 +201,7 @@ bool ScriptInterpreter(const unsigned char* head, char* out) {
   const char* name_end = NextTerminator(name, line_end);
   if (name_end == nullptr) name_end = line_end;
   const size_t length = static_cast<size_t>(name_end - name);
-  std::memcpy(out, name, length);
+  RawCopy(out, name, length);
   out[length] = '\0';
   return true;
 }
@@ -197,19 +210,22 @@ bool ScriptInterpreter(const unsigned char* head, char* out) {
 // format the kernel knows (the shell fallback's case).
 constexpr int kNoFormat = -1;
 
-int CheckChain(const char* path) {
+int CheckChain(const char* path, uint64_t page) {
   char current[PATH_MAX];
-  const size_t length = std::strlen(path);
+  const size_t length = RawLength(path);
   if (length >= PATH_MAX) return ENAMETOOLONG;
-  std::memcpy(current, path, length + 1);
+  RawCopy(current, path, length + 1);
   for (int level = 0;; ++level) {
     if (int err = CheckOpenExec(current); err != 0) return err;
     if (level > kMaxScriptLevels) return ELOOP;
     ScopedFd file{OpenToRead(current)};
     if (file.fd < 0) return 0;
-    unsigned char head[kHeadBytes] = {};
-    if (ReadAt(file.fd, head, sizeof(head), 0) < 0) return errno;
-    if (HasElfMagic(head)) return CheckElf(file.fd, head, current);
+    unsigned char head[kHeadBytes];
+    RawZero(head, sizeof(head));
+    if (const ssize_t n = ReadAt(file.fd, head, sizeof(head), 0); n < 0) {
+      return static_cast<int>(-n);
+    }
+    if (HasElfMagic(head)) return CheckElf(file.fd, head, current, page);
     if (head[0] != '#' || head[1] != '!') return kNoFormat;
     if (!ScriptInterpreter(head, current)) return kNoFormat;
   }
@@ -217,12 +233,12 @@ int CheckChain(const char* path) {
 
 }  // namespace
 
-int CheckExecutable(const char* path) {
-  const int result = CheckChain(path);
+int CheckExecutable(const char* path, size_t page_size) {
+  const int result = CheckChain(path, page_size);
   if (result != kNoFormat) return result;
   // execve's ENOEXEC: fork-tree runs the file with /bin/sh, as execvp does;
   // a /bin/sh that needs the fallback itself fails with ENOEXEC.
-  const int shell = CheckChain("/bin/sh");
+  const int shell = CheckChain("/bin/sh", page_size);
   return shell == kNoFormat ? ENOEXEC : shell;
 }
 

@@ -2,13 +2,18 @@
 // What execve would refuse, found before a tree's commands start: fork-tree
 // runs no command unless every command of the tree can start.
 //
-// ASYNC-SIGNAL-SAFE ONLY. This code runs in a forked tree process between
-// fork and exec. Everything in exec_check.cc, and everything it calls, must
-// stay async-signal-safe: raw system calls (open, pread, fstat, faccessat,
-// close) into stack buffers; no allocation, no exceptions, no locks, no
-// logging, no std::string, no Result (it allocates). Keep it that way.
+// ASYNC-SIGNAL-SAFE AND UNINSTRUMENTED ONLY. This code runs in a tree
+// process between its creation and its exec, in crpid's memory
+// (src/fork_tree_child.h says why and what that forbids). exec_check.cc
+// calls only raw system calls that leave errno alone (src/clone_vm.h:
+// openat, pread, fstatat, faccessat2, statfs, close) into stack buffers and
+// clone_vm's byte functions: no libc, no allocation, no exceptions, no
+// locks, no logging, no std::string, no Result (it allocates). It is built
+// without sanitizers (src/BUILD.bazel). Keep it that way.
 #ifndef CRPID_SRC_EXEC_CHECK_H_
 #define CRPID_SRC_EXEC_CHECK_H_
+
+#include <cstddef>
 
 namespace crpid {
 
@@ -44,7 +49,9 @@ inline constexpr int kMaxScriptLevels = 5;
 // into: its format is left to execve. What only execve can tell (ETXTBSY,
 // E2BIG, ENOMEM, LSM denials, binfmt_misc handlers, a file changed after
 // the check) is not checked.
-int CheckExecutable(const char* path);
+// page_size: AT_PAGESZ (getauxval), which bounds the program headers
+// execve reads; 0 leaves that bound unchecked.
+int CheckExecutable(const char* path, size_t page_size);
 
 }  // namespace crpid
 

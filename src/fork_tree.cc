@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,7 +29,9 @@
 #include <utility>
 
 #include "src/clone3.h"
-#include "src/exec_check.h"
+#include "src/clone_vm.h"
+#include "src/fork_tree_child.h"
+#include "src/stack_arena.h"
 #include "src/kernel_probe.h"
 #include "src/pid_holder.h"
 #include "src/procfs.h"
@@ -38,545 +41,39 @@
 namespace crpid {
 namespace {
 
-// Exit status of a tree process that stopped before its command (never
-// seen by users: crpid reaps it and reports its own error).
-constexpr int kAborted = 125;
-constexpr int kWrongLanding = 124;
-constexpr int kPhases = 5;  // 0 created, 1 leaders, 2 members, 3 ready, 4 go
-constexpr int kNsLastPidAttempts = 32;
-constexpr int kTreeWaitMillis = 200;
+using tree_child::ChildNode;
+using tree_child::EndedChild;
+using tree_child::kAborted;
+using tree_child::kNsLastPidAttempts;
+using tree_child::kPhases;
+using tree_child::Shared;
+using tree_child::SharedSlot;
+using tree_child::WaitWhile;
+using tree_child::WakeAll;
+using tree_child::World;
+using tree_child::kStepCapabilities;
+using tree_child::kStepChdir;
+using tree_child::kStepChildEnded;
+using tree_child::kStepCommand;
+using tree_child::kStepCreate;
+using tree_child::kStepEnvironment;
+using tree_child::kStepJoinGroup;
+using tree_child::kStepLeadGroup;
+using tree_child::kStepPlaceholder;
+using tree_child::kStepSetsid;
+using tree_child::kStepSubreaper;
 
-enum Step : int {
-  kStepNone,
-  kStepCreate,
-  kStepSubreaper,
-  kStepSetsid,
-  kStepLeadGroup,
-  kStepJoinGroup,
-  kStepCapabilities,
-  kStepChdir,
-  kStepCommand,
-  kStepExec,
-  kStepChildEnded,
-  kStepPlaceholder,
-  kStepEnvironment,
-};
-
-struct SharedSlot {
-  std::atomic<pid_t> pid;       // written by the process itself at birth
-  std::atomic<int> reaped;      // its creator reaps it: never signal it
-  std::atomic<int> exec_errno;  // execve failed with this
-  std::atomic<int> phases_done; // how many phases it has completed
-};
-
-// The one mapping every process of the tree shares with crpid.
-struct Shared {
-  std::atomic<int> phase;
-  std::atomic<int> done[kPhases];
-  std::atomic<int> expected[kPhases];
-  std::atomic<int> aborted;
-  std::atomic<int> ns_last_pid_lock;
-  // The first failure, filled by whoever set `aborted`.
-  int error_node;
-  int error_step;
-  int error_errno;
-  pid_t error_pid;
-  SharedSlot slots[1];  // really plan.nodes.size()
-};
-
-// A node's command, prepared before the first fork. Its size grows with
-// the entry, never with crpid's environment: the base environment is
-// shared by every node (World::base_env) and each envp is built in the
-// process itself right before exec (BuildEnvironment).
+// A node's command, prepared before the first creation: the storage its
+// ChildNode points into.
 struct NodeExec {
   std::vector<std::string> strings;  // argv, then CRPID_TREE_INDEX=i
   std::vector<char*> argv;
   std::vector<char*> own_env;        // the entry's variables, CRPID_TREE_INDEX
   std::vector<size_t> overridden;    // base_env entries they replace, ascending
-  // execvp's fallback for a file without #! or ELF header (ENOEXEC):
-  // {"/bin/sh", <the resolved path>, argv[1]…}; slot 1 is filled in the child.
-  std::vector<char*> shell_argv;
-  std::string cwd;     // empty: keep crpid's
-  const char* path = nullptr;  // PATH of the command's environment
+  std::vector<char*> shell_argv;     // {"/bin/sh", (the child's), argv[1]…}
+  std::string cwd;                   // empty: keep crpid's
+  const char* path = nullptr;        // PATH of the command's environment
 };
-
-// Everything a tree process reads between fork and exec. Built by crpid
-// before the first fork and never changed after it.
-struct World {
-  const TreePlan* plan = nullptr;
-  const std::vector<NodeExec>* exec = nullptr;
-  char* const* base_env = nullptr;  // the caller's environment, one copy
-  size_t base_env_count = 0;
-  Shared* shared = nullptr;
-  ForkMethod method = ForkMethod::kClone3;
-  int capability = -1;       // to raise around clone3; -1: none or root
-  int ns_last_pid_fd = -1;
-  sigset_t command_mask;
-  // crpid itself: a tree process whose crpid is gone (killed, crashed) or
-  // whose setup outlived the deadline ends instead of waiting forever with
-  // the capability in its permitted set.
-  pid_t coordinator = 0;
-  int coordinator_pidfd = -1;  // readable once crpid has exited (5.3+)
-  timespec deadline = {};      // CLOCK_MONOTONIC
-};
-
-// --- async-signal-safe helpers ------------------------------------------
-
-long Futex(std::atomic<int>* word, int op, int value, const timespec* timeout) {
-  return ::syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, timeout, nullptr, 0);
-}
-
-void WakeAll(std::atomic<int>* word) { Futex(word, FUTEX_WAKE, INT_MAX, nullptr); }
-
-// Waits while *word == value, at most millis. false on timeout.
-bool WaitWhile(std::atomic<int>* word, int value, int millis) {
-  const timespec timeout = {millis / 1000, (millis % 1000) * 1000000L};
-  return !(Futex(word, FUTEX_WAIT, value, &timeout) < 0 && errno == ETIMEDOUT);
-}
-
-int SetEffectiveRaw(int capability, bool on) {
-  if (capability < 0) return 0;
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) return errno;
-  const unsigned bit = 1u << (capability % 32);
-  if (on) {
-    data[capability / 32].effective |= bit;
-  } else {
-    data[capability / 32].effective &= ~bit;
-  }
-  return ::syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
-}
-
-// Whether crpid is gone or the setup deadline has passed.
-bool Abandoned(const World& w) {
-  if (w.coordinator_pidfd >= 0) {
-    pollfd exited = {w.coordinator_pidfd, POLLIN, 0};
-    if (::poll(&exited, 1, 0) > 0) return true;
-  } else if (::kill(w.coordinator, 0) != 0 && errno == ESRCH) {
-    return true;
-  }
-  timespec now = {};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return now.tv_sec > w.deadline.tv_sec ||
-         (now.tv_sec == w.deadline.tv_sec && now.tv_nsec >= w.deadline.tv_nsec);
-}
-
-// A tree process that must not go on (its crpid or creator is gone, or the
-// setup was abandoned) empties every capability set, then ends: it creates
-// nothing. Also what a process stopped before its first instruction does
-// once it runs again.
-[[noreturn]] void GiveUp() {
-  DropAllCapabilitiesRaw();
-  _exit(kAborted);
-}
-
-// Records the first failure, wakes crpid and every waiter, and ends.
-[[noreturn]] void Fail(const World& w, int node, Step step, int err, pid_t pid) {
-  Shared* s = w.shared;
-  int expected = 0;
-  if (s->aborted.compare_exchange_strong(expected, 1)) {
-    s->error_node = node;
-    s->error_step = step;
-    s->error_errno = err;
-    s->error_pid = pid;
-    s->aborted.store(2);
-  }
-  for (auto& done : s->done) WakeAll(&done);
-  WakeAll(&s->phase);
-  _exit(kAborted);
-}
-
-void MarkDone(const World& w, int node, int phase) {
-  Shared* s = w.shared;
-  s->slots[node].phases_done.store(phase + 1);
-  if (s->done[phase].fetch_add(1) + 1 == s->expected[phase].load()) {
-    WakeAll(&s->done[phase]);
-  }
-}
-
-// Whether a child of this process has ended (left to be reaped). A member
-// that ns_last_pid made land at a wrong PID (born with CLONE_PARENT, so
-// this process's child) is reaped here and does not count.
-bool EndedChild(siginfo_t* info) {
-  for (;;) {
-    *info = {};
-    if (::waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) != 0 || info->si_pid == 0) {
-      return false;
-    }
-    if (info->si_code != CLD_EXITED || info->si_status != kWrongLanding) return true;
-    ::waitpid(info->si_pid, nullptr, WNOHANG);
-  }
-}
-
-// Waits for crpid to open `phase`. While waiting, a child of this process
-// that ends (killed) fails the whole tree.
-// Sleeps while *word == value, until the tree's deadline (absolute, so
-// that a process woken often still ends on time). false once it passed.
-bool SleepWhile(const World& w, std::atomic<int>* word, int value) {
-  const long r = ::syscall(SYS_futex, reinterpret_cast<int*>(word), FUTEX_WAIT_BITSET, value,
-                           &w.deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
-  return !(r < 0 && errno == ETIMEDOUT);
-}
-
-// Waits for crpid to open `phase`, asleep until woken: no process of the
-// tree runs while it waits, whatever the tree's size (a process that
-// polled would cost every waiting process a wake-up per period). A tree
-// process ends if crpid dies (PR_SET_PDEATHSIG along the whole tree), the
-// setup is aborted (woken), or the deadline passes; crpid itself notices a
-// process that ends meanwhile (ReportEndedProcess).
-void WaitPhase(const World& w, int node, int phase) {
-  Shared* s = w.shared;
-  for (;;) {
-    if (s->aborted.load() != 0) _exit(kAborted);
-    if (w.method == ForkMethod::kNsLastPid) {
-      siginfo_t info;
-      (void)EndedChild(&info);  // reaps the members that landed wrong
-    }
-    const int now = s->phase.load();
-    if (now >= phase) return;
-    if (!SleepWhile(w, &s->phase, now) || Abandoned(w)) GiveUp();
-  }
-  (void)node;
-}
-
-void LockNsLastPid(const World& w, int node) {
-  std::atomic<int>* lock = &w.shared->ns_last_pid_lock;
-  for (;;) {
-    int expected = 0;
-    if (lock->compare_exchange_strong(expected, 1)) return;
-    if (w.shared->aborted.load() != 0 || Abandoned(w)) GiveUp();
-    WaitWhile(lock, 1, kTreeWaitMillis);
-    (void)node;
-  }
-}
-
-void UnlockNsLastPid(const World& w) {
-  w.shared->ns_last_pid_lock.store(0);
-  Futex(&w.shared->ns_last_pid_lock, FUTEX_WAKE, 1, nullptr);
-}
-
-// Decimal text of value into buf (no allocation); returns the length.
-size_t FormatDecimal(long value, char* buf) {
-  char digits[24];
-  size_t n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value > 0);
-  for (size_t i = 0; i < n; ++i) buf[i] = digits[n - 1 - i];
-  return n;
-}
-
-// The process a new tree process must die with until it execs: its creator,
-// or, for a member a session placeholder creates (born with CLONE_PARENT),
-// the placeholder's creator; crpid for the top.
-pid_t ParentAtBirth(const World& w, int node) {
-  int parent = w.plan->nodes[node].creator;
-  if (parent >= 0 && w.plan->nodes[parent].kind == PlanNodeKind::kSessionPlaceholder) {
-    parent = w.plan->nodes[parent].creator;
-  }
-  return parent < 0 ? w.coordinator : w.plan->nodes[parent].pid;
-}
-
-// The first instructions of every tree process (T1): lower the capability
-// its creator raised for clone3, then be killed with its parent until it
-// execs, so that a tree whose crpid or creator was killed mid-setup (even
-// while stopped) does not linger. A parent that died before prctl is seen
-// by getppid.
-void StartNode(const World& w, int node) {
-  if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
-  w.shared->slots[node].pid.store(static_cast<pid_t>(::syscall(SYS_getpid)));
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) GiveUp();
-  if (::getppid() != ParentAtBirth(w, node)) GiveUp();
-  if (w.shared->aborted.load() != 0 || Abandoned(w)) GiveUp();
-}
-
-// A session placeholder's members are born as children of the
-// placeholder's creator (CLONE_PARENT): the parent the recorded tree shows,
-// which they can die with from their first instruction, where a member
-// born to the placeholder would be orphaned when it exits.
-uint64_t CloneFlags(const World& w, int node) {
-  const int creator = w.plan->nodes[node].creator;
-  return creator >= 0 && w.plan->nodes[creator].kind == PlanNodeKind::kSessionPlaceholder
-             ? CLONE_PARENT
-             : 0;
-}
-
-// Creates `node` at its PID. In the creator: its PID, or -1 with errno
-// (EEXIST taken, EPERM capability missing, EBUSY lost 32 ns_last_pid races).
-// In the new process, after StartNode: 0. The new process continues on the
-// creator's stack at the creator's depth (see TreeProcessMain).
-pid_t CreateNode(const World& w, int node) {
-  const pid_t target = w.plan->nodes[node].pid;
-  const uint64_t flags = CloneFlags(w, node);
-  if (w.method != ForkMethod::kNsLastPid) {
-    if (int err = SetEffectiveRaw(w.capability, true); err != 0) {
-      errno = err;
-      return -1;
-    }
-    const pid_t pid = Clone3WithSetTid(&target, 1, flags);
-    if (pid == 0) {
-      StartNode(w, node);
-      return 0;
-    }
-    const int err = errno;
-    if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
-    // crpid can kill it even if it never runs its first instruction.
-    if (pid > 0) w.shared->slots[node].pid.store(pid);
-    errno = err;
-    return pid;
-  }
-  // ns_last_pid: crpid holds the flock; the tree's processes take turns
-  // through a lock in the shared mapping, since they create concurrently.
-  LockNsLastPid(w, node);
-  char text[24];
-  const size_t length = FormatDecimal(target - 1, text);
-  for (int attempt = 0; attempt < kNsLastPidAttempts; ++attempt) {
-    int err = SetEffectiveRaw(w.capability, true);
-    if (err == 0 && ::pwrite(w.ns_last_pid_fd, text, length, 0) < 0) err = errno;
-    if (SetEffectiveRaw(w.capability, false) != 0) GiveUp();
-    if (err != 0) {
-      UnlockNsLastPid(w);
-      errno = err;
-      return -1;
-    }
-    const pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0));
-    if (pid == 0) {
-      if (static_cast<pid_t>(::syscall(SYS_getpid)) != target) {
-        DropAllCapabilitiesRaw();
-        _exit(kWrongLanding);
-      }
-      StartNode(w, node);
-      return 0;
-    }
-    if (pid < 0 || pid == target) {
-      err = errno;
-      if (pid > 0) w.shared->slots[node].pid.store(pid);
-      UnlockNsLastPid(w);
-      errno = err;
-      return pid;
-    }
-    // A member that landed wrong is its grandparent's child: that one reaps
-    // it (ReapWrongLandings).
-    if (flags == 0) {
-      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-    }
-    // Held by a process, or (the fork skipped it) as a group ID.
-    if (::kill(target, 0) == 0 || errno == EPERM || ::kill(-target, 0) == 0 ||
-        errno == EPERM) {
-      UnlockNsLastPid(w);
-      errno = EEXIST;
-      return -1;
-    }
-  }
-  UnlockNsLastPid(w);
-  errno = EBUSY;
-  return -1;
-}
-
-pid_t CreateOrFail(const World& w, int creator, int node) {
-  const pid_t pid = CreateNode(w, node);
-  if (pid < 0) Fail(w, creator, kStepCreate, errno, w.plan->nodes[node].pid);
-  return pid;
-}
-
-// Reaps a placeholder this process created; its failure is the tree's.
-void ReapPlaceholder(const World& w, int creator, int placeholder) {
-  w.shared->slots[placeholder].reaped.store(1);
-  int status = 0;
-  const pid_t pid = w.plan->nodes[placeholder].pid;
-  // Polled, not blocking: a stopped placeholder must not hold its creator
-  // (and the capability it may still have) past crpid's end or the deadline.
-  for (;;) {
-    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-    if (reaped == pid || (reaped < 0 && errno != EINTR)) break;
-    if (Abandoned(w)) GiveUp();
-    WaitWhile(&w.shared->aborted, 0, 20);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (w.shared->aborted.load() != 0) _exit(kAborted);
-    Fail(w, creator, kStepPlaceholder, 0, pid);
-  }
-}
-
-// PATH search like execvp, into out (PATH_MAX bytes). 0 or an errno.
-int ResolveCommand(const char* name, const char* path, char* out) {
-  const size_t name_length = std::strlen(name);
-  if (std::strchr(name, '/') != nullptr) {
-    if (name_length >= PATH_MAX) return ENAMETOOLONG;
-    std::memcpy(out, name, name_length + 1);
-    return ::access(out, X_OK) == 0 ? 0 : errno;
-  }
-  if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
-  int found = ENOENT;
-  for (const char* dir = path;; ++dir) {
-    const char* end = std::strchr(dir, ':');
-    const size_t dir_length = end == nullptr ? std::strlen(dir) : static_cast<size_t>(end - dir);
-    if (dir_length + name_length + 2 < PATH_MAX) {
-      size_t at = 0;
-      if (dir_length == 0) {
-        out[at++] = '.';
-      } else {
-        std::memcpy(out, dir, dir_length);
-        at = dir_length;
-      }
-      out[at++] = '/';
-      std::memcpy(out + at, name, name_length + 1);
-      struct stat st;
-      if (::stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (::access(out, X_OK) == 0) return 0;
-        found = EACCES;
-      } else if (errno == EACCES) {
-        found = EACCES;
-      }
-    }
-    if (end == nullptr) break;
-    dir = end;
-  }
-  return found;
-}
-
-// The command's environment, built in the process itself right before
-// exec, in memory it maps (shared by nothing, freed by exec): the base
-// environment's pointers minus what the entry overrides, the entry's own
-// variables, CRPID_TREE_INDEX. nullptr with errno if mmap fails.
-char** BuildEnvironment(const World& w, const NodeExec& exec) {
-  const size_t count = w.base_env_count - exec.overridden.size() + exec.own_env.size() + 1;
-  void* memory = ::mmap(nullptr, count * sizeof(char*), PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  char** envp = static_cast<char**>(memory);
-  size_t at = 0;
-  size_t skip = 0;
-  for (size_t i = 0; i < w.base_env_count; ++i) {
-    if (skip < exec.overridden.size() && exec.overridden[skip] == i) {
-      ++skip;
-      continue;
-    }
-    envp[at++] = w.base_env[i];
-  }
-  for (char* variable : exec.own_env) envp[at++] = variable;
-  envp[at] = nullptr;
-  return envp;
-}
-
-// Every node function below returns, in a process it has just created, the
-// node that process is to become (>= 0); TreeProcessMain then runs that
-// node in the same frame. So a process continues where its creator's
-// clone3 returned, but at a depth that does not grow with the tree's.
-constexpr int kNoNewNode = -1;
-
-int SessionPlaceholderMain(const World& w, int node) {
-  const PlanNode& n = w.plan->nodes[node];
-  if (::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
-  for (int child : n.children) {
-    if (CreateOrFail(w, node, child) == 0) return child;
-  }
-  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
-  MarkDone(w, node, 0);
-  _exit(0);
-}
-
-[[noreturn]] void GroupPlaceholderMain(const World& w, int node) {
-  const PlanNode& n = w.plan->nodes[node];
-  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
-  MarkDone(w, node, 0);
-  WaitPhase(w, node, 1);
-  if (::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
-  MarkDone(w, node, 1);
-  WaitPhase(w, node, 2);
-  MarkDone(w, node, 2);
-  WaitPhase(w, node, 3);
-  _exit(0);  // every member has joined; the creator reaps this
-}
-
-// Creation: children born into the old session, setsid, the others.
-int CreateChildren(const World& w, int node) {
-  const PlanNode& n = w.plan->nodes[node];
-  if (n.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-    Fail(w, node, kStepSubreaper, errno, n.pid);
-  }
-  for (int child : n.early_children) {
-    if (CreateOrFail(w, node, child) == 0) return child;
-  }
-  if (n.setsid && ::setsid() < 0) Fail(w, node, kStepSetsid, errno, n.pid);
-  for (int child : n.children) {
-    if (CreateOrFail(w, node, child) == 0) return child;
-    if (w.plan->nodes[child].kind == PlanNodeKind::kSessionPlaceholder) {
-      ReapPlaceholder(w, node, child);
-    }
-  }
-  if (n.group_placeholder >= 0 && CreateOrFail(w, node, n.group_placeholder) == 0) {
-    return n.group_placeholder;
-  }
-  if (int err = DropAllCapabilitiesRaw(); err != 0) Fail(w, node, kStepCapabilities, err, n.pid);
-  return kNoNewNode;
-}
-
-int ProcessMain(const World& w, int node) {
-  const PlanNode& n = w.plan->nodes[node];
-  const NodeExec& exec = (*w.exec)[node];
-  if (int child = CreateChildren(w, node); child != kNoNewNode) return child;
-  MarkDone(w, node, 0);
-  WaitPhase(w, node, 1);
-  if (n.lead_group && ::setpgid(0, 0) < 0) Fail(w, node, kStepLeadGroup, errno, n.pid);
-  MarkDone(w, node, 1);
-  WaitPhase(w, node, 2);
-  if (n.join_group && ::setpgid(0, n.pgid) < 0) Fail(w, node, kStepJoinGroup, errno, n.pgid);
-  MarkDone(w, node, 2);
-  WaitPhase(w, node, 3);
-  if (n.group_placeholder >= 0) ReapPlaceholder(w, node, n.group_placeholder);
-  if (!exec.cwd.empty() && ::chdir(exec.cwd.c_str()) != 0) {
-    Fail(w, node, kStepChdir, errno, n.pid);
-  }
-  char path[PATH_MAX];
-  if (int err = ResolveCommand(exec.argv[0], exec.path, path); err != 0) {
-    Fail(w, node, kStepCommand, err, n.pid);
-  }
-  // What execve checks (access(X_OK) passes a directory or a script whose
-  // interpreter is missing), before "go": nothing runs unless all can start.
-  if (int err = CheckExecutable(path); err != 0) Fail(w, node, kStepCommand, err, n.pid);
-  char** envp = BuildEnvironment(w, exec);
-  if (envp == nullptr) Fail(w, node, kStepEnvironment, errno, n.pid);
-  // Before "go" can open: no parent's command may exit (and kill this
-  // process) before this one execs; COMMAND runs as if started directly.
-  ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-  MarkDone(w, node, 3);
-  WaitPhase(w, node, 4);
-  RestoreFileSizeSignal();
-  ::sigprocmask(SIG_SETMASK, &w.command_mask, nullptr);
-  ::execve(path, exec.argv.data(), envp);
-  int err = errno;
-  if (err == ENOEXEC) {  // as execvp: a file without #! is a shell script
-    char** shell_argv = const_cast<char**>(exec.shell_argv.data());
-    shell_argv[1] = path;
-    ::execve("/bin/sh", shell_argv, envp);
-    err = errno;
-  }
-  w.shared->slots[node].exec_errno.store(err);
-  _exit(err == ENOENT ? 127 : 126);
-}
-
-int RunNode(const World& w, int node) {
-  switch (w.plan->nodes[node].kind) {
-    case PlanNodeKind::kSessionPlaceholder:
-      return SessionPlaceholderMain(w, node);
-    case PlanNodeKind::kGroupPlaceholder:
-      GroupPlaceholderMain(w, node);
-    case PlanNodeKind::kProcess:
-      return ProcessMain(w, node);
-  }
-  _exit(kAborted);
-}
-
-// A tree process, from its first instruction (StartNode has run) to its
-// exec. Called once, by crpid's child; every later process of the tree
-// comes back here from the clone3 that created it.
-[[noreturn]] void TreeProcessMain(const World& w, int node) {
-  for (;;) node = RunNode(w, node);
-}
 
 // --- crpid's side ---------------------------------------------------------
 
@@ -630,12 +127,22 @@ class Coordinator {
  public:
   Coordinator(const ForkTreeRequest& request, const TreePlan& plan)
       : request_(request), plan_(plan) {}
+  // Left by an exception (std::bad_alloc) while tree processes may still run
+  // on stacks_ and read what world_ points to: they end before those are
+  // freed (should that throw too, std::terminate ends crpid, which unmaps
+  // nothing: its processes then die with it).
+  ~Coordinator() {
+    if (tree_may_run_) KillAndReapEverything();
+  }
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
 
   Result<RestoredTree> Run();
 
  private:
   Status Prepare();
   Status ChooseMethod();
+  Status MapStacks();
   Status CreateTop();
   Status WaitDone(int phase);
   Status OpenPhase(int phase);
@@ -652,8 +159,16 @@ class Coordinator {
   const TreePlan& plan_;
   std::vector<NodeExec> exec_;
   std::vector<char*> base_env_;
+  std::vector<ChildNode> child_nodes_;  // points into plan_ and exec_
   std::unique_ptr<SharedMapping> mapping_;
+  // Where the tree's processes run until they exec (kClone3). Declared
+  // after everything they read, so destroyed before it: every path out of
+  // Run has seen each process exec or be reaped by then.
+  StackArena stacks_;
   World world_;
+  ForkMethod method_ = ForkMethod::kClone3;
+  // From the first creation until every process has exec'd or been reaped.
+  bool tree_may_run_ = false;
   UniqueFd ns_last_pid_;
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
   // Opened before the first fork, so that a descriptor limit reached later
@@ -664,6 +179,67 @@ class Coordinator {
   std::chrono::steady_clock::duration stall_{};
   std::chrono::steady_clock::time_point deadline_;
 };
+
+static_assert(static_cast<int>(tree_child::ChildKind::kGroupPlaceholder) ==
+              static_cast<int>(PlanNodeKind::kGroupPlaceholder));
+static_assert(static_cast<int>(tree_child::ChildKind::kSessionPlaceholder) ==
+              static_cast<int>(PlanNodeKind::kSessionPlaceholder));
+
+// What a tree process reads of its node: pointers into node and exec.
+ChildNode ChildNodeOf(const PlanNode& node, NodeExec& exec) {
+  ChildNode child;
+  child.kind = static_cast<tree_child::ChildKind>(node.kind);
+  child.pid = node.pid;
+  child.pgid = node.pgid;
+  child.creator = node.creator;
+  child.setsid = node.setsid;
+  child.lead_group = node.lead_group;
+  child.join_group = node.join_group;
+  child.subreaper = node.subreaper;
+  child.group_placeholder = node.group_placeholder;
+  child.early_children = node.early_children.data();
+  child.early_children_count = node.early_children.size();
+  child.children = node.children.data();
+  child.children_count = node.children.size();
+  if (node.kind != PlanNodeKind::kProcess) return child;
+  child.argv = exec.argv.data();
+  child.shell_argv = exec.shell_argv.data();
+  child.own_env = exec.own_env.data();
+  child.own_env_count = exec.own_env.size();
+  child.overridden = exec.overridden.data();
+  child.overridden_count = exec.overridden.size();
+  child.cwd = exec.cwd.empty() ? nullptr : exec.cwd.c_str();
+  child.path = exec.path;
+  return child;
+}
+
+// crpid's signal mask, as the kernel's sigset.
+uint64_t OwnSignalMask() {
+  uint64_t mask = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &mask, sizeof mask);
+  return mask;
+}
+
+// The signals crpid has a handler for (a sanitizer's runtime installs
+// some): bit n - 1 for signal n.
+uint64_t SignalsWithHandlers() {
+  struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  };
+  uint64_t handled = 0;
+  for (int n = 1; n <= 64; ++n) {
+    KernelSigaction action = {};
+    if (::syscall(SYS_rt_sigaction, n, nullptr, &action, sizeof action.mask) == 0 &&
+        action.handler != reinterpret_cast<void*>(SIG_DFL) &&
+        action.handler != reinterpret_cast<void*>(SIG_IGN)) {
+      handled |= uint64_t{1} << (n - 1);
+    }
+  }
+  return handled;
+}
 
 std::string EntryName(const ProcessTree& tree, const PlanNode& node) {
   if (node.kind == PlanNodeKind::kSessionPlaceholder) {
@@ -730,6 +306,12 @@ Status Coordinator::Prepare() {
     e.shell_argv.insert(e.shell_argv.end(), e.argv.begin() + 1, e.argv.end());
     if (entry.cwd) e.cwd = *entry.cwd;
   }
+  child_nodes_.reserve(plan_.nodes.size());
+  for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+    child_nodes_.push_back(ChildNodeOf(plan_.nodes[i], exec_[i]));
+  }
+  world_.nodes = child_nodes_.data();
+  world_.node_count = child_nodes_.size();
   world_.base_env = base_env_.data();
   world_.base_env_count = base_env_.size();
   mapping_ = std::make_unique<SharedMapping>(plan_.nodes.size());
@@ -747,12 +329,15 @@ Status Coordinator::Prepare() {
   auto pipe = MakePipe();
   if (!pipe) return pipe.error();
   exec_pipe_ = std::move(*pipe);
-  world_.plan = &plan_;
-  world_.exec = &exec_;
   world_.shared = s;
   world_.capability =
       ::geteuid() == 0 ? -1 : CheckpointRestoreCapabilityToRaise(request_.capabilities);
-  world_.command_mask = request_.command_signal_mask;
+  // The kernel's sigset is the first 8 bytes of glibc's.
+  std::memcpy(&world_.command_mask, &request_.command_signal_mask, sizeof world_.command_mask);
+  world_.tree_mask = OwnSignalMask();
+  world_.handled_signals = SignalsWithHandlers();
+  world_.ignore_file_size_signal = CallerIgnoredFileSizeSignal();
+  world_.page_size = ::getauxval(AT_PAGESZ);
   // A setup that makes no progress for 30 s is stuck (a process stopped);
   // one that progresses may take its time (a loaded machine, a deep chain
   // whose every step waits for the scheduler), up to 60 s + 100 ms per node.
@@ -786,7 +371,8 @@ Status Coordinator::ChooseMethod() {
         method = ForkMethod::kClone3;
     }
   }
-  world_.method = method;
+  method_ = method;
+  world_.ns_last_pid = method == ForkMethod::kNsLastPid;
   if (method != ForkMethod::kNsLastPid) return Ok{};
   if (Status permitted = NsLastPidPermitted(); !permitted) return permitted;
   auto file = OpenFile("/proc/sys/kernel/ns_last_pid", O_RDWR);
@@ -808,17 +394,40 @@ Status Coordinator::ChooseMethod() {
   return Ok{};
 }
 
+// A tree process's stack: its deepest path (NodeEntry, TreeProcessMain,
+// ProcessMain, CheckExecutable's chain down to a raw system call) takes
+// about 10 KiB (gcc -O2 -fstack-usage: ProcessMain 4,384 bytes,
+// CheckChain 4,608, CheckOpenExec 304, the rest < 200 each; the same in
+// every build: fork_tree_child is never instrumented); 64 KiB leaves
+// room. Above it, the envp of the largest command.
+constexpr size_t kNodeStackBytes = 64 * 1024;
+
+Status Coordinator::MapStacks() {
+  size_t env_count = 0;
+  for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+    if (plan_.nodes[i].kind != PlanNodeKind::kProcess) continue;
+    env_count = std::max(env_count, tree_child::EnvironmentCount(world_, child_nodes_[i]));
+  }
+  world_.env_bytes = (env_count * sizeof(char*) + 15) / 16 * 16;
+  if (int err = stacks_.Map(plan_.nodes.size(), kNodeStackBytes + world_.env_bytes); err != 0) {
+    return SystemError(err, "cannot map the stacks of " + std::to_string(plan_.nodes.size()) +
+                                " processes");
+  }
+  for (size_t i = 0; i < child_nodes_.size(); ++i) child_nodes_[i].stack = stacks_.Stack(i);
+  return Ok{};
+}
+
 Status Coordinator::CreateTop() {
   for (int node : plan_.top) {
-    const pid_t pid = CreateNode(world_, node);
-    if (pid == 0) TreeProcessMain(world_, node);  // the base frame of the whole tree
+    const pid_t pid = tree_child::CreateNode(world_, node);
+    if (pid == 0) tree_child::TreeProcessMain(world_, node);  // kNsLastPid: the base frame of the tree
     if (pid < 0) {
       Shared* s = world_.shared;
       int expected = 0;
       if (s->aborted.compare_exchange_strong(expected, 1)) {
         s->error_node = node;
         s->error_step = kStepCreate;
-        s->error_errno = errno;
+        s->error_errno = -pid;
         s->error_pid = plan_.nodes[node].pid;
         s->aborted.store(2);
       }
@@ -997,7 +606,15 @@ Status Coordinator::WaitForExecs() {
     pollfd poll_fd = {exec_pipe_.read_end.get(), POLLIN, 0};
     const int ready = ::poll(&poll_fd, 1, static_cast<int>(std::max<long>(left.count(), 0)));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) break;
+    // Not every process has exec'd: one that still runs crpid's code in
+    // crpid's memory must not outlive what it reads (World).
+    if (ready <= 0) {
+      return Abort(Error{ErrorKind::kSystem, ETIMEDOUT,
+                         "the setup deadline passed before every command had started; the "
+                         "whole tree was killed",
+                         "let the tree's processes run (do not stop them) while crpid sets "
+                         "the tree up, and run crpid again"});
+    }
     char byte;
     if (::read(exec_pipe_.read_end.get(), &byte, 1) <= 0) break;
   }
@@ -1033,7 +650,10 @@ void Coordinator::KillAndReapEverything() {
     }
     pid_t pid;
     while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0) reaped.insert(pid);
-    if (pid < 0 && errno == ECHILD) return;
+    if (pid < 0 && errno == ECHILD) {
+      tree_may_run_ = false;
+      return;
+    }
     ::usleep(1000);
   }
 }
@@ -1126,9 +746,13 @@ Error Coordinator::Abort(std::optional<Error> own) {
 Result<RestoredTree> Coordinator::Run() {
   if (Status prepared = Prepare(); !prepared) return prepared.error();
   if (Status method = ChooseMethod(); !method) return method.error();
+  if (method_ != ForkMethod::kNsLastPid) {
+    if (Status mapped = MapStacks(); !mapped) return mapped.error();
+  }
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     return SystemError(errno, "PR_SET_CHILD_SUBREAPER");
   }
+  tree_may_run_ = true;
   if (Status created = CreateTop(); !created) return created.error();
   // Phase 3 of capabilities.h: the tree's processes hold their own copies.
   if (Status dropped = DropCapabilitiesForGood(); !dropped) return Abort(dropped.error());
@@ -1145,11 +769,12 @@ Result<RestoredTree> Coordinator::Run() {
   if (Status verified = Verify(); !verified) return verified.error();
   (void)OpenPhase(4);
   if (Status execs = WaitForExecs(); !execs) return execs.error();
+  tree_may_run_ = false;  // every process has exec'd
   RestoredTree restored;
   restored.root = plan_.nodes[plan_.root].pid;
   restored.processes = request_.tree.processes.size();
   restored.placeholders = plan_.nodes.size() - restored.processes;
-  restored.method = world_.method;
+  restored.method = method_;
   return restored;
 }
 

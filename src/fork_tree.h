@@ -2,10 +2,16 @@
 // process groups and sessions, then running a command in every process.
 //
 // Every process of the tree starts as a small crpid-controlled process
-// (forked from crpid, so it shares the plan crpid computed before the first
-// fork; it allocates nothing). Its parent creates it with clone3 set_tid
-// (or the ns_last_pid fallback); it then creates its own children, calls
-// setsid and joins its group when the coordinator (crpid, a child
+// that shares crpid's memory until it execs (clone3 CLONE_VM, on a stack
+// crpid mapped before the first creation: src/clone_vm.h says why that is
+// sound), so it reads the plan crpid computed and copies nothing; it
+// allocates nothing and makes only raw system calls, which leave errno
+// (shared too) alone. A fork would copy the address space, and the
+// kernel would link each copy to every ancestor's anon_vma: O(depth) per
+// process. Its parent creates it with clone3 set_tid (or the ns_last_pid
+// fallback, which still forks: a copy of crpid's memory per process, so
+// that a deep chain's setup still grows with depth² there); it then
+// creates its own children, calls setsid and joins its group when the coordinator (crpid, a child
 // subreaper) says so, and execs its command only once every process is in
 // place. They synchronize through one shared anonymous mapping (futexes):
 // no descriptor per process.
@@ -13,14 +19,20 @@
 // Privilege phases of a tree process (those of crpid are capabilities.h's):
 //  T1. Born from clone3 with CAP_CHECKPOINT_RESTORE effective (its creator
 //      raised it for the call): it lowers the effective set first thing,
-//      keeping the capability only in its permitted set.
+//      keeping the capability only in its permitted set. Its credentials
+//      are its own (sharing the mm shares no credentials), so T1-T3 are
+//      as they were with fork.
 //  T2. It raises the capability around each clone3 (or ns_last_pid write)
 //      that creates one of its children or placeholders, and lowers it after.
 //  T3. After its last creation it empties every set (permitted, effective,
 //      inheritable, ambient), root included; setsid, setpgid, chdir, the
 //      command's lookup and exec all happen without any capability.
-// Between its fork and its exec a tree process makes only async-signal-safe
-// calls (raw syscalls on memory prepared before the first fork).
+// Between its creation and its exec a tree process runs only the code of
+// fork_tree_child.cc, built without sanitizers, and makes only
+// async-signal-safe calls (raw syscalls on memory prepared before the
+// first creation, which crpid neither changes nor frees until every
+// process has exec'd or been reaped; a setup whose deadline passes before
+// every command started is killed whole for that reason).
 //
 // Placeholders: a session or group whose leader is not in the tree gets a
 // process at the leader's PID, as CRIU does. A session placeholder is

@@ -99,6 +99,8 @@ void IgnoreFileSizeSignal() {
   }
 }
 
+bool CallerIgnoredFileSizeSignal() { return g_caller_ignored_sigxfsz; }
+
 void RestoreFileSizeSignal() {
   struct sigaction caller = {};
   caller.sa_handler = g_caller_ignored_sigxfsz ? SIG_IGN : SIG_DFL;

@@ -48,6 +48,9 @@ int ShellStatus(int wait_status);
 // caller's disposition back (async-signal-safe: for a child before exec).
 void IgnoreFileSizeSignal();
 void RestoreFileSizeSignal();
+// Whether the caller had SIGXFSZ ignored (for a child that restores it
+// with a raw system call).
+bool CallerIgnoredFileSizeSignal();
 
 }  // namespace crpid
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,11 @@
 
 namespace crpid {
 namespace {
+
+// With this machine's page size, as fork-tree calls it.
+int CheckExecutable(const char* path) {
+  return crpid::CheckExecutable(path, getauxval(AT_PAGESZ));
+}
 
 // An ELF machine other than this one's.
 #if defined(__x86_64__)
