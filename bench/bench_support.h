@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the fork-at benchmark drivers share: a monotonic clock, the spawn
 // they time, percentile summaries and a small command-line parser.
 #ifndef CRPID_BENCH_BENCH_SUPPORT_H_

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmarks `crpid fork-at` as an unprivileged user against a plain spawn
 # and against the PID-cycling workaround it replaces; prints a table and the
 # ratios with PASS/MISS against the targets. Run as root (setcap, setpriv).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmarks `crpid fork-tree` as an unprivileged user: restoring a tree of
 # N processes at chosen PIDs, in two shapes, against spawning the same N

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmarks `crpid map-files-dump` against cat and GNU cp copying the same
 # /proc/PID/map_files entries (a 1 GiB dense memfd, a 1 GiB sparse one) of
 # a helper process, and, for many small mappings (500 / 2,000 / 8,000

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Holds the memfds map_files_bench.sh copies, mapped shared, until killed:
 // "dense" is 1 GiB of pseudo-random bytes (no hole to skip, nothing a
 // filesystem could compress), "sparse" is 1 GiB with 4 KiB of data at 0 and

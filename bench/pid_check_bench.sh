@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmarks `crpid fork-at --check` (src/pid_holder.h) on N free PIDs, the
 # case that needs the pass over /proc/*/stat for group and session IDs, for

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The baseline fork-at replaces: without privilege, the only way to get a
 // chosen PID is to burn PIDs (fork and reap empty children) until the
 // kernel's counter sits just before the target, then spawn the command and

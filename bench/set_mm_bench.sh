@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmarks `crpid set-mm -- /bin/true` (crpid loads /bin/true itself and
 # sets its exe link with PR_SET_MM_MAP) against `env /bin/true` (two execs),
 # as an unprivileged user with the file capability, in one run; prints both

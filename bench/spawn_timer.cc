@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Times a command line: fork + execvp + waitpid, N times, each run on
 // CLOCK_MONOTONIC; prints min, p10, median and p90 in microseconds. The
 // same driver times every case, so its own fork cost cancels out in ratios.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // tree_spawner N PIDFILE -- COMMAND [ARG...]: the fork-tree benchmark's
 // baseline. Forks N children with no chosen PID, each execs COMMAND, and
 // returns once all N have exec'd (a close-on-exec pipe reaches EOF), as

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `crpid check`: why crpid does or does not work here, feature by feature.
 #ifndef CRPID_CLI_CHECK_COMMAND_H_
 #define CRPID_CLI_CHECK_COMMAND_H_

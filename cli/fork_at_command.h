@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `crpid fork-at`: run a command as a chosen PID.
 #ifndef CRPID_CLI_FORK_AT_COMMAND_H_
 #define CRPID_CLI_FORK_AT_COMMAND_H_

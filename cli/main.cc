@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // crpid front end: parses arguments with CLI11 and hands each subcommand to
 // its Run function, which calls the library and picks the exit code.
 #include <CLI/CLI.hpp>

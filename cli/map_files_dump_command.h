@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `crpid map-files-dump`: save what a process maps from files.
 #ifndef CRPID_CLI_MAP_FILES_DUMP_COMMAND_H_
 #define CRPID_CLI_MAP_FILES_DUMP_COMMAND_H_

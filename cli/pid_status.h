@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // --wait and --check of fork-at and fork-tree: printing what holds the PIDs
 // they need (src/pid_holder.h finds it).

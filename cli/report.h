@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Start-up and error wording shared by the subcommands.
 #ifndef CRPID_CLI_REPORT_H_
 #define CRPID_CLI_REPORT_H_

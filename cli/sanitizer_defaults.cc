@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Linked into crpid only under --config=asan (and fuzz). ASan's runtime
 // installs handlers of its own for SIGSEGV, SIGBUS and SIGFPE; crpid holds

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `crpid set-mm`: run a program whose exe link, argv/env ranges and auxv are
 // set with PR_SET_MM_MAP.
 #ifndef CRPID_CLI_SET_MM_COMMAND_H_

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `crpid tree save` and `crpid fork-tree`: record a process tree from /proc
 // and recreate it at its PIDs, with its parents, groups and sessions.
 #ifndef CRPID_CLI_TREE_COMMAND_H_

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the fuzz targets of tests/fuzz with clang 14, libFuzzer, ASan and
 # UBSan (bazel --config=fuzz) and fuzzes them. README "Fuzzing and
 # sanitizers".

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs, from Debian's archive only, everything crpid needs to build and
 # test. Idempotent: does nothing when every package is already there.
 set -euo pipefail

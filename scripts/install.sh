@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds crpid and installs it under $PREFIX (default /usr/local): the
 # binary with the one file capability it needs, the man page and the bash
 # completion. Never setuid: if the filesystem or the kernel cannot hold the

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Sets crpid up on a Debian 12 machine (as root) and shows the main job: an
 # ordinary user starts a command at a PID of their choosing.
 set -euo pipefail

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds every artifact a site needs from a clean tree, runs each one's own
 # test, and writes them with a SHA256SUMS file to dist/VERSION/:
 #   crpid-VERSION-x86_64          the fully static binary (setcap it on nodes)

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs what the tests need, builds and runs every test, and ends with one
 # line "N passed, N failed, N skipped" counted from the test cases' results
 # of three runs (README "Fuzzing and sanitizers"):

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What crpid holds and the scoped use of CAP_CHECKPOINT_RESTORE.
 //
 // Privilege phases, in order (every subcommand follows them):

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The raw clone3() system call (Linux 5.3; set_tid since 5.5).
 #ifndef CRPID_SRC_CLONE3_H_
 #define CRPID_SRC_CLONE3_H_

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The part of clone_vm.h that is the same on every machine. Runs in tree
 // processes: built without sanitizers (BUILD.bazel), calls no libc.

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Raw system calls that never touch errno, clone3 into a new process that
 // shares the caller's memory and starts on a stack of its own, and the few

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // clone_vm.h's assembly, aarch64. svc #0 returns its result in x0 and
 // keeps every other register; the child gets its creator's x1-x30, x0 0

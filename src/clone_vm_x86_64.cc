@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // clone_vm.h's assembly, x86_64. The syscall instruction clobbers rax, rcx
 // and r11 only; the child gets every other register of its creator, rax 0

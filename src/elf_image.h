@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reading what a loader needs from an ELF executable: the checks execve
 // makes before its point of no return, and the segments to map.
 #ifndef CRPID_SRC_ELF_IMAGE_H_

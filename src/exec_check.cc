@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ASYNC-SIGNAL-SAFE AND UNINSTRUMENTED ONLY (see exec_check.h): runs in a
 // tree process between its creation and its exec.

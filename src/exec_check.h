@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // What execve would refuse, found before a tree's commands start: fork-tree
 // runs no command unless every command of the tree can start.

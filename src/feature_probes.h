@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The probe table behind `crpid check` and the tests' expectations: each
 // probe tries the operation for real (never trusts version numbers), in a
 // child process of its own so that no probe's privilege or side effect

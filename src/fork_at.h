@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Creating a process at a chosen PID: clone3() with set_tid (Linux 5.5+), or
 // the ns_last_pid + fork fallback. Needs CAP_CHECKPOINT_RESTORE (5.9+; or
 // CAP_SYS_ADMIN) in the user namespace owning each target PID namespace.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Recreating a recorded process tree at its PIDs, with its parentage,
 // process groups and sessions, then running a command in every process.
 //

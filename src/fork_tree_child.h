@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // What runs in each process of a tree fork-tree creates, from its first
 // instruction to its exec (fork_tree.h's T1-T3), and what it reads: the

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // PidsTreeNeeds: the plan's PIDs, for waiting on them and checking them;
 // OwnPlanFacts: what the plan needs to know of crpid itself.

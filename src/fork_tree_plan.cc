@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // PlanTree: who creates whom, and which placeholders the tree needs.
 #include <map>
 #include <string>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Kernel feature probes: each one tries the operation, never trusts version
 // numbers (distributions backport; seccomp filters hide syscalls).
 #ifndef CRPID_SRC_KERNEL_PROBE_H_

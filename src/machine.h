@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What set-mm must know of the machine it runs on, the way its kernel's
 // execve sees it: the one ELF machine it loads, the platform string of
 // AT_PLATFORM, where PIE programs go and how far user space reaches. The

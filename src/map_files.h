@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Opening what a process maps, through /proc/PID/map_files/ or by path.
 #ifndef CRPID_SRC_MAP_FILES_H_
 #define CRPID_SRC_MAP_FILES_H_

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // map-files-dump: saving what a process maps from files — above all what no
 // path reaches (deleted files, memfds, shared anonymous memory) — into a
 // directory with a manifest, all or nothing.

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // What holds a PID: a live process, a zombie its parent has not reaped, a
 // thread of another process, or the process-group or session ID of live or

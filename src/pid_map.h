@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A PID map: the file a batch script hands `crpid fork-at --pid-map` so
 // that each Slurm task finds its own PID without awk or jq. One entry per
 // line, `KEY PID[,PID…]` (KEY is the task's SLURM_PROCID, or any name such

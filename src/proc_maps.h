@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Parsing /proc/PID/maps into mappings and classifying what backs them.
 #ifndef CRPID_SRC_PROC_MAPS_H_
 #define CRPID_SRC_PROC_MAPS_H_

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A process tree as `crpid tree save` records it and `crpid fork-tree`
 // recreates it: PIDs, parentage, process groups, sessions and what each
 // process ran. Read from /proc with no capability; written and read as JSON

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Small readers of /proc facts about PIDs and PID namespaces.
 #ifndef CRPID_SRC_PROCFS_H_
 #define CRPID_SRC_PROCFS_H_

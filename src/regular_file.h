@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Opening a file a user named, as a privileged program must: without
 // blocking on it. open() of a FIFO waits for a writer and a read of some
 // devices waits forever, while crpid still holds a capability in its

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Result<T>: a value or an Error carrying a kind the front end can map to a
 // remedy, the errno the kernel reported, and a message "what: strerror".
 #ifndef CRPID_SRC_RESULT_H_

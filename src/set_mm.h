@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // set-mm: run a program in this very process (same PID) so that its exe
 // link, argv/env ranges, auxv and code/data/brk fields are exactly those of
 // the program, set with prctl(PR_SET_MM, PR_SET_MM_MAP) and its exe_fd.

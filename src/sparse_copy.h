@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Copying a file's data, holes kept, with a checksum of what was saved.
 #ifndef CRPID_SRC_SPARSE_COPY_H_
 #define CRPID_SRC_SPARSE_COPY_H_

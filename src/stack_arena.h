@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The stacks fork-tree's processes run on until they exec (clone_vm.h),
 // mapped and unmapped by crpid; the processes only get a ChildStack each.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The caller's soft stack limit, which the kernel takes from crpid at exec.
 //
 // Executing a file-capability binary from a process without that capability

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Standard descriptors glibc opened for crpid, which the caller had closed.
 //
 // Starting a program in secure mode (AT_SECURE: crpid started with its file

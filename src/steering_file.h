@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Files that steer crpid: a --pid-map chooses the PIDs a command runs at, a
 // fork-tree file chooses PIDs and the commands themselves. Whoever can write

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Waiting for a child the way `timeout` and `unshare --fork` do: forward the
 // usual termination signals to it and report its status shell-style.
 #ifndef CRPID_SRC_SUPERVISE_H_

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Temporaries crpid writes beside a destination and renames over it (tree
 // save -o, --pid-file, map-files-dump), and what keeps them from being left

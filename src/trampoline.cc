@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The trampoline's code (see trampoline.h). Compiled freestanding into
 // section "crpid_trampoline", which set_mm.cc copies to an anonymous

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The trampoline: a small self-contained piece of code, copied into an
 // anonymous mapping of its own, that replaces crpid's memory image with a
 // loaded program and jumps to it — the part of execve that set-mm does in

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // What the set-mm trampoline does differently on x86_64: the system call
 // instruction, entering the program with the registers execve leaves, and

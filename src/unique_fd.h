@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Move-only file descriptor owner and EINTR-safe whole reads and writes.
 #ifndef CRPID_SRC_UNIQUE_FD_H_
 #define CRPID_SRC_UNIQUE_FD_H_

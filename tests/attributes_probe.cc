@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Prints the process attributes a program inherits from whoever runs it, one
 // per line, so that a test can compare a program run directly with the same
 // program run through crpid. "pid" and "exe" are what crpid exists to set.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What COMMAND (fork-at) and PROGRAM (set-mm) see must be what they would
 // see run directly — limits, umask, ignored and blocked signals, inherited
 // fds, cwd, environment, nice, oom_score_adj — apart from the PID and the

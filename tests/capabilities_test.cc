@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The privilege phases of src/capabilities.h on a real process: run as root
 // (full permitted set) in a forked child so the test process keeps its own.
 #include <gtest/gtest.h>

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // capless_exec PROGRAM [ARG…]: execs PROGRAM after checking that this process
 // holds no capability at all, the way a user's shell runs crpid. Tests start
 // it through `setpriv --reuid=65534 …` from root: setpriv keeps root's

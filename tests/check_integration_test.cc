@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `crpid check` for real: with the file capability as nobody every needed
 // feature is there; without it the capability-bound ones are missing; in a
 // user namespace map_files is; and the one-feature and JSON forms.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The CLI end to end for input errors caught before any privileged step:
 // exit code 125 and exactly one line on stderr. Needs no privilege.
 #include <gmock/gmock.h>

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Test rules for crpid."""
 
 # Tests that set file capabilities, change uid, mount, run daemons or need

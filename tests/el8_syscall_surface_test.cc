@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // RHEL 8's system-call surface: every subcommand run as nobody with the
 // file capability under a seccomp filter that answers ENOSYS for each call

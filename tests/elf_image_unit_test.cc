@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for the "#!" line set-mm follows: it must read what execve's
 // binfmt_script reads (Linux 5.1+), byte for byte. Runs in Bazel's sandbox
 // on files of its own.

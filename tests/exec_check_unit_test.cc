@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // CheckExecutable on real files, each case compared with what execve itself
 // returns for the same file (in a child that execs it).

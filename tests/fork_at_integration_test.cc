@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // fork-at for real, outside Bazel's sandbox: the built binary copied with
 // and without the file capability, run as nobody from a process holding no
 // capability (AsNobody: a secure exec, as users start it), as root,

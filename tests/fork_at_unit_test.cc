@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests: parsing, validation and every error message that needs no
 // privilege. Runs inside Bazel's sandbox.
 #include <gmock/gmock.h>

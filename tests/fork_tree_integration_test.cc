@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // tree save and fork-tree for real, outside Bazel's sandbox: a tree with
 // four levels, two sessions, four groups (one whose leader exited) and an
 // orphan is saved, killed, recreated and saved again; the two files must

@@ -1,3 +1,4 @@
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Sourced by the shell tests: free_pid prints a PID that no process, thread,
 # process group or session uses now, picked behind the kernel's last PID (at

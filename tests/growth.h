@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Growth checks for unit tests, in place of wall-clock bounds (which fail on
 // a loaded machine): the CPU time this thread spends on an input 10x larger,

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // map-files-dump for real, outside Bazel's sandbox (map_files opens need
 // the initial user namespace): a helper maps a regular file twice, a
 // deleted file, a sparse memfd and shared anonymous memory; crpid saves

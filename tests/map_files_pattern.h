@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The contents map_files_target writes, so tests can check saved bytes.
 #ifndef CRPID_TESTS_MAP_FILES_PATTERN_H_
 #define CRPID_TESTS_MAP_FILES_PATTERN_H_

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test helper: maps what map-files-dump must save, then waits.
 //   map_files_target DIR [DENSE_MIB | regular]
 // Maps DIR/regular.bin twice, DIR/deleted.bin (then unlinks it), a sparse

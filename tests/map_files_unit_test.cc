@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for /proc/PID/maps parsing, selection and the sparse copy with
 // its checksum. Runs in Bazel's sandbox on its own files and memfds.
 #include <fcntl.h>

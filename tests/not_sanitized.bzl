@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Binaries built without the sanitizers of --config=asan.
 
 The set-mm probes are the programs set-mm loads in place of crpid: they are

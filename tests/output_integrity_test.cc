@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // What crpid writes, for real, outside Bazel's sandbox, as nobody from a
 // shell without capabilities: the temporaries of tree save -o and

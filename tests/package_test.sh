@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The Debian package end to end, on this machine: install it with dpkg (its
 # postinst sets the capability), run crpid as an unprivileged user, check
 # the man page and completion are there, remove it. Needs root.

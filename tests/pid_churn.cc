@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test helper: forks and reaps for N seconds, as fast as it can or at most
 // RATE forks per second: to race crpid's ns_last_pid fallback for the PIDs
 // it targets, and to cycle PIDs under scripts/test.sh --under-load.

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // FindPidHolders on /proc snapshots built in a temporary directory (N/stat,
 // N/status as the kernel lays them out, hostile ones too), and

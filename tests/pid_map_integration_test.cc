@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // fork-at --pid-map for real: crpid as users start it (nobody, from a
 // process holding no capability), the key from SLURM_PROCID or --key, the
 // PID read back from the command itself and /proc. Needs root (setcap,

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The PID map parser (src/pid_map.h): what it accepts, and one error naming
 // the line for each kind of damage.
 #include "src/pid_map.h"

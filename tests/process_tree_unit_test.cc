@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The tree file's reader and validator (ParseProcessTree) and the plan
 // fork-tree makes from it (PlanTree): hostile input gives one line naming
 // the problem; honorable trees get the placeholders they need. Also reads

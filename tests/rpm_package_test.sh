@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The RPM end to end, with Debian's rpm: the package carries the file
 # capability (rpm -qp --filecaps), rpmlint is clean with the project's
 # filters, installing it into a scratch root gives a file whose getcap shows

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test helper: runs a command under a seccomp filter that answers ENOSYS
 //   default: for clone3, as Docker's default profile does, to exercise
 //            crpid's fallback to ns_last_pid;

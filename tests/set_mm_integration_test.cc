@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // set-mm for real, outside Bazel's sandbox: the probe (static, static-pie,
 // dynamic) is run through crpid set-mm with the capability (as nobody),
 // without it, as root, inside `unshare -Ur` and composed with fork-at, and

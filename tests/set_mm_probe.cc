@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test helper run by `crpid set-mm`: prints, as key=value lines, what a
 // program sees of itself after execve — exe link, argv, environ, auxv,
 // /proc/self/stat fields, capabilities, dumpable — and exercises malloc,

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # examples/slurm/multinode on a simulated 4-node Slurm cluster started here:
 # munged and slurmctld on the host, and four slurmd daemons, each in a UTS,
 # PID and mount namespace of its own (hostname nodeN, its own /proc), all at

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # examples/slurm on a real single-node Slurm cluster started here: munged,
 # slurmctld and slurmd in the background (stopped by PID at the end), the
 # checkpoint and restore jobs submitted with sbatch by the unprivileged

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "src/stack_limit.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The rule for files that choose PIDs and commands (src/steering_file.h),
 // on the facts fstat and fstatfs give, and on real files in the test's

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test helper: attaches one SysV shared memory segment of 8 KiB filled with
 // PatternByte(kSysvShm, offset), marks it for removal (it lives while attached), creates
 // DIR/ready and waits. Run in a new IPC namespace (`unshare --ipc`), its

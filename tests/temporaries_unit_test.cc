@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of src/temporaries: the hold on terminating signals, the
 // naming of temporaries and the removal of abandoned ones. Runs inside

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Helpers for tests that run crpid for real: running a program with a
 // timeout and capturing its output, free PIDs, and the CI skip policy.
 #ifndef CRPID_TESTS_TEST_SUPPORT_H_

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The set-mm trampoline runs after crpid's own mappings are gone: its code,
 # section crpid_trampoline of the built crpid, must reach nothing outside
 # itself — no call or jump out of the section, no RIP-relative data outside

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // tree_builder OUT: builds the process tree the fork-tree tests restore and
 // writes "R A E G" and the other four PIDs to OUT once it is in place (E
 // already gone), then every process execs `sleep 1000`:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # What fork-tree's processes run between their creation and their exec
 # shares crpid's memory and TLS and runs on stacks no sanitizer runtime

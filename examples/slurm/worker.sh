@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The job's application, standing in for a real one: it counts, keeping its
 # count in STATE/count, and on SIGUSR1 (the checkpoint signal) writes
 # STATE/checkpoint and exits. Restarted with --resume it continues from the

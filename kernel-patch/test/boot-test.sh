@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-only
 # Boots a given kernel under qemu (TCG: KVM aborts for these guests on
 # this machine kind) with a static crpid, guest_init.c as /init and

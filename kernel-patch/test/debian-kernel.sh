@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-only
 # Boots Debian's own kernel of a release (11, 12 or 13) for x86_64 or arm64
 # with boot-test.sh: the versioned linux-image-*-ARCH package that

@@ -1,3 +1,4 @@
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-only
 """One sh_test per Debian release and machine of the kernel matrix."""
 

@@ -1,3 +1,4 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * PID 1 of crpid's boot test (see boot-test.sh), for x86_64 and arm64:

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The ELF reader set-mm uses on PROGRAM and its interpreter (OpenElfImage):
 // the file checks, the ELF header, the program headers, PT_INTERP, and the
 // bounds every PT_LOAD must keep, which set-mm's later arithmetic (spans,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A libFuzzer target of crpid and the tests that run it."""
 
 def crpid_fuzz_target(name, deps, data = [], dictionary = None):

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A property a fuzz target checks on what a parser returned: when it does
 // not hold, the input is a finding, as a crash is (abort, so that libFuzzer
 // saves it and the replay fails).

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A dump's manifest as `map-files-dump --verify` reads it (VerifyDump): the
 // bounded read, the JSON parse, the format and type checks, the saved-name
 // check that keeps every name inside the dump, then the checksum of each

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A memfd that a fuzz target refills with each input and hands to crpid's
 // path-taking readers as /proc/self/fd/N: they then open, fstat and read a
 // regular file holding exactly the input, as they would the user's file.

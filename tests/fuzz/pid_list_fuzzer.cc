@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // fork-at's PID list, as the user types it (ParsePidList), then checked
 // against each method, two pid_max values and both kinds of PID namespace
 // (ValidatePidList), as fork-at does before creating anything.

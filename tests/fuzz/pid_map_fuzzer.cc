@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A --pid-map file (ParsePidMap): lines from the user, read while crpid
 // holds its capability in the permitted set. Accepted keys are unique and
 // valid, every PID list is one ParsePidList accepts, errors are one line

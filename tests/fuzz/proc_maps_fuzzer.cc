@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /proc/PID/maps as crpid reads it (ReadMaps → ParseMaps), each mapping then
 // classified, named and selected as map-files-dump does. The path field
 // holds file names a user chose (escaped by the kernel only for '\n').

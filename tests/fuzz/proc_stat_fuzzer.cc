@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /proc/PID/stat as crpid reads it (ReadStatFields → ParseStatFields, then
 // ProcessStatOf as ReadProcessStat does). Field 2, comm, is the process's
 // name: any byte but NUL, ')' and spaces included, chosen by its owner.

@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The corpus replay of builds without libFuzzer (GCC; --config=asan): runs
 // LLVMFuzzerTestOneInput once on each file named, and on every file below
 // each directory named, in sorted order, as libFuzzer does with file

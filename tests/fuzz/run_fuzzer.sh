@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs one fuzz target (tests/fuzz/fuzz.bzl; scripts/fuzz.sh).
 #   run_fuzzer.sh replay FUZZER CORPUS
 #     Runs FUZZER once on each file of CORPUS: libFuzzer and replay_main.cc

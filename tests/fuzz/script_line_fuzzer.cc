@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The "#!" line set-mm follows (ReadScriptLine), compared with what execve
 // makes of the same bytes: set-mm must run the interpreter and argument the
 // kernel would, and refuse what the kernel refuses. The kernel's side is

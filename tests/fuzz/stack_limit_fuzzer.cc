@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // CRPID_RLIMIT_STACK, a variable of the caller's environment read while
 // crpid holds its capability (ParseStackLimit), and the decision made from
 // it (CallerStackLimit) under a few hard limits.

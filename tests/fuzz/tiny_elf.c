@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The source of the small real ELF files in corpus/elf_image/tiny-*: a
 // program that only exits, linked in each form execve and set-mm meet
 // (GCC 12, binutils 2.40, Debian 12):

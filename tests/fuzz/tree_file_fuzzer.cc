@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A fork-tree file (ParseProcessTree): JSON from the user, read while crpid
 // holds its capability in the permitted set. What it accepts must satisfy
 // what the planner relies on, and must survive a write-and-read round trip.

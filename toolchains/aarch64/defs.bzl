@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The crpid developers
+# SPDX-License-Identifier: GPL-2.0-or-later
 """aarch64_binary: a target built for aarch64 inside any build.
 
 The default (x86_64) build can carry an aarch64 crpid as data for a test

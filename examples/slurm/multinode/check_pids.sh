@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # One task of restore.sbatch's check step: are the PIDs this task's rank
 # needs on this node (its own, KEY = SLURM_PROCID, and its child's,

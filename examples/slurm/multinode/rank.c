@@ -1,3 +1,5 @@
+// SPDX-FileCopyrightText: 2026 The crpid developers
+// SPDX-License-Identifier: GPL-2.0-or-later
 // One rank of the multi-node example job, standing in for an MPI rank: it
 // keeps its state (a counter and the bytes its work wrote) in a memfd
 // mapping, has a child process, and counts work.
