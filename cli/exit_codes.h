@@ -1,7 +1,8 @@
 // SPDX-FileCopyrightText: 2026 The crpid developers
 // SPDX-License-Identifier: GPL-2.0-or-later
-// crpid's exit codes, the env(1)/timeout(1) convention. Documented in
-// README.md; the command's own status passes through unchanged.
+// crpid's exit codes, the env(1)/timeout(1) convention. Documented in the
+// man page (docs/crpid.1.scd) and docs/guide.md; the command's own status
+// passes through unchanged.
 #ifndef CRPID_CLI_EXIT_CODES_H_
 #define CRPID_CLI_EXIT_CODES_H_
 

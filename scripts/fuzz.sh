@@ -2,7 +2,7 @@
 # SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the fuzz targets of tests/fuzz with clang 14, libFuzzer, ASan and
-# UBSan (bazel --config=fuzz) and fuzzes them. README "Fuzzing and
+# UBSan (bazel --config=fuzz) and fuzzes them. docs/development.md "Fuzzing and
 # sanitizers".
 #
 #   scripts/fuzz.sh [--minutes N | --seconds N] [--jobs J] [TARGET…]

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Installs what the tests need, builds and runs every test, and ends with one
 # line "N passed, N failed, N skipped" counted from the test cases' results
-# of three runs (README "Fuzzing and sanitizers"):
+# of three runs (docs/development.md "Fuzzing and sanitizers"):
 #   1. bazel test //...: the normal build, each fuzz target replaying its
 #      corpus (tests/fuzz) among the rest;
 #   2. bazel test --config=asan: the library, the CLI, the unit and

@@ -577,7 +577,7 @@ TEST_F(ForkAt, StoppedChildDiesWithKilledCrpid) {
   if (!ended) ::kill(pid, SIGKILL);
 }
 
-// The window the kernel leaves open (README): a child its owner stops
+// The window the kernel leaves open (docs/guide.md): a child its owner stops
 // before its first instruction still holds crpid's capability sets, and
 // nothing can end it once crpid is SIGKILLed. Once continued, it empties
 // them and exits without running anything. Asserted each time a try

@@ -85,7 +85,7 @@ bool SkipsAreFailures();
   } while (0)
 
 // True when this test, and the crpid it runs, were built with
-// AddressSanitizer (bazel test --config=asan; README "Fuzzing and
+// AddressSanitizer (bazel test --config=asan; docs/development.md "Fuzzing and
 // sanitizers").
 bool BuiltWithSanitizers();
 
