@@ -251,6 +251,10 @@ TEST_F(ForkAt, StartedLikeAUserCrpidIsASecureExecAndNonDumpable) {
   BackgroundProcess crpid(
       AsNobody(ForkAtArgs(cap_path(), "auto", std::to_string(pid), {"sleep", "30"})));
   ASSERT_TRUE(WaitForComm(pid, "sleep"));
+  // The kernel names the process "sleep" before it writes the new auxv
+  // (create_elf_tables comes after begin_new_exec): a loaded machine can
+  // show an empty /proc/PID/auxv in between (seen under --under-load).
+  ASSERT_TRUE(WaitUntil([&] { return AtSecure(pid) != -1; }));
   EXPECT_EQ(AtSecure(crpid.pid()), 1);
   EXPECT_THAT(ReadFileOrEmpty("/proc/" + std::to_string(crpid.pid()) + "/status"),
               HasSubstr("Uid:\t65534"));

@@ -94,58 +94,29 @@ node_processes() {
 }
 
 cluster_start=$(now)
-mkdir -p "$tmp/munge" "$tmp/state" "$tmp/spool" "$tmp/log" "$tmp/run" "$tmp/bin"
-chown munge:munge "$tmp/munge"
-setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged -F \
-  --socket="$tmp/munge/socket" --pid-file="$tmp/munge/munged.pid" \
-  --log-file="$tmp/munge/munged.log" --seed-file="$tmp/munge/seed" \
-  >"$tmp/log/munged.out" 2>&1 &
-daemon_pids+=($!)
-for _ in $(seq 600); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
-
+source "$(dirname "$0")/slurm_cluster.sh"
+mkdir -p "$tmp/bin"
 # Ports of their own: slurm_test.sh uses 16817/16818.
-export SLURM_CONF=$tmp/slurm.conf
-{
-  cat <<CONF
-ClusterName=crpidmn
-SlurmctldHost=$(hostname -s)
-SlurmUser=root
-AuthType=auth/munge
+node_lines=()
+port=16841
+for node in "${nodes[@]}"; do
+  weight=2
+  [[ $node == node3 ]] && weight=1
+  node_lines+=("NodeName=$node NodeAddr=127.0.0.1 Port=$port CPUs=$(nproc) Weight=$weight State=UNKNOWN")
+  port=$((port + 1))
+done
 # cred_expire: a requeued job starts again only after this many seconds
 # (Slurm's default 120; 5 is its least). sched_interval: the scheduler
 # looks at pending jobs every second, not every 60.
-AuthInfo=socket=$tmp/munge/socket,cred_expire=10
-SchedulerParameters=sched_interval=1
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-ReturnToService=2
-SlurmctldPort=16837
-StateSaveLocation=$tmp/state
-SlurmdSpoolDir=$tmp/spool/%n
-SlurmctldPidFile=$tmp/run/slurmctld.pid
-SlurmdPidFile=$tmp/run/slurmd-%n.pid
-SlurmctldLogFile=$tmp/log/slurmctld.log
-SlurmdLogFile=$tmp/log/slurmd-%n.log
-JobCompType=jobcomp/none
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-CONF
-  port=16841
-  for node in "${nodes[@]}"; do
-    weight=2
-    [[ $node == node3 ]] && weight=1
-    echo "NodeName=$node NodeAddr=127.0.0.1 Port=$port CPUs=$(nproc) Weight=$weight State=UNKNOWN"
-    port=$((port + 1))
-  done
-  echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
-} >"$SLURM_CONF"
-
-/usr/sbin/slurmctld -D -i -f "$SLURM_CONF" >"$tmp/log/slurmctld.out" 2>&1 &
-daemon_pids+=($!)
+slurm_cluster_start "$tmp" crpidmn 16837 \
+  "AuthInfo=socket=$tmp/munge/socket,cred_expire=10" \
+  "SchedulerParameters=sched_interval=1" \
+  "SlurmdSpoolDir=$tmp/spool/%n" \
+  "SlurmdPidFile=$tmp/run/slurmd-%n.pid" \
+  "SlurmdLogFile=$tmp/log/slurmd-%n.log" \
+  "${node_lines[@]}" \
+  "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+daemon_pids=("${slurm_cluster_pids[@]}")
 for node in "${nodes[@]}"; do
   unshare --uts --pid --mount --fork --mount-proc --kill-child bash -c '
       hostname "$1" || exit 1
@@ -163,13 +134,7 @@ for node in "${nodes[@]}"; do  # unshare's child (PID 1 of the node), its child
   done
 done
 up=false
-for _ in $(seq 1200); do
-  if [[ $(sinfo -h -N -o '%N %t' 2>/dev/null | grep -c ' idle$') -eq ${#nodes[@]} ]]; then
-    up=true
-    break
-  fi
-  sleep 0.1
-done
+slurm_cluster_wait_idle ${#nodes[@]} && up=true
 cluster_time=$(seconds_since "$cluster_start")
 check "4-node cluster up in $cluster_time s (sinfo: node1-4 idle)" $up ||
   { sinfo -N; tail -20 "$tmp"/log/*; exit 1; }

@@ -2,7 +2,8 @@
 # SPDX-FileCopyrightText: 2026 The crpid developers
 # SPDX-License-Identifier: GPL-2.0-or-later
 # examples/slurm on a real single-node Slurm cluster started here: munged,
-# slurmctld and slurmd in the background (stopped by PID at the end), the
+# slurmctld (slurm_cluster.sh) and slurmd in the background (stopped by PID
+# at the end), the
 # checkpoint and restore jobs submitted with sbatch by the unprivileged
 # user nobody. Checks, from the restored job's output, that the process runs
 # at the PID it had and holds no capability. Needs root.
@@ -28,61 +29,30 @@ done
 
 tmp=$(mktemp -d /tmp/crpid-slurm-XXXXXX)
 chmod 0755 "$tmp"
+source "$(dirname "$0")/slurm_cluster.sh"
+slurmd_pid=""
 stop() {
-  local file
-  for file in "$tmp/slurmd.pid" "$tmp/slurmctld.pid" "$tmp/munge/munged.pid"; do
-    [[ -s $file ]] && kill "$(<"$file")" 2>/dev/null
-  done
+  local pid
+  for pid in $slurmd_pid "${slurm_cluster_pids[@]}"; do kill "$pid" 2>/dev/null; done
   sleep 0.5
   rm -rf "$tmp"
 }
 trap stop EXIT
 
-# munged, as the munge user, on a socket of this test's own.
-mkdir -p "$tmp/munge" "$tmp/state" "$tmp/spool" "$tmp/log" "$tmp/bin"
-chown munge:munge "$tmp/munge"
-setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged -F \
-  --socket="$tmp/munge/socket" --pid-file="$tmp/munge/munged.pid" \
-  --log-file="$tmp/munge/munged.log" --seed-file="$tmp/munge/seed" \
-  >"$tmp/log/munged.out" 2>&1 &
-for _ in $(seq 600); do [[ -S $tmp/munge/socket ]] && break; sleep 0.1; done
-
 node=$(hostname -s)
-export SLURM_CONF=$tmp/slurm.conf
-cat >"$SLURM_CONF" <<CONF
-ClusterName=crpidtest
-SlurmctldHost=$node
-SlurmUser=root
-AuthType=auth/munge
-AuthInfo=socket=$tmp/munge/socket
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-ReturnToService=2
-SlurmctldPort=16817
-SlurmdPort=16818
-StateSaveLocation=$tmp/state
-SlurmdSpoolDir=$tmp/spool
-SlurmctldPidFile=$tmp/slurmctld.pid
-SlurmdPidFile=$tmp/slurmd.pid
-SlurmctldLogFile=$tmp/log/slurmctld.log
-SlurmdLogFile=$tmp/log/slurmd.log
-JobCompType=jobcomp/none
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-NodeName=$node CPUs=$(nproc) State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-CONF
-/usr/sbin/slurmctld -D -i -f "$SLURM_CONF" >"$tmp/log/slurmctld.out" 2>&1 &
+mkdir -p "$tmp/bin"
+# Ports of its own: slurm_multinode_test.sh uses 16837 and 16841-16844.
+slurm_cluster_start "$tmp" crpidtest 16817 \
+  "SlurmdPort=16818" \
+  "SlurmdSpoolDir=$tmp/spool" \
+  "SlurmdPidFile=$tmp/run/slurmd.pid" \
+  "SlurmdLogFile=$tmp/log/slurmd.log" \
+  "NodeName=$node CPUs=$(nproc) State=UNKNOWN" \
+  "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
 /usr/sbin/slurmd -D -f "$SLURM_CONF" >"$tmp/log/slurmd.out" 2>&1 &
+slurmd_pid=$!
 up=false
-for _ in $(seq 600); do
-  if sinfo -h -o %t 2>/dev/null | grep -qx idle; then up=true; break; fi
-  sleep 0.2
-done
+slurm_cluster_wait_idle 1 && up=true
 check "single-node cluster up (sinfo: node idle)" $up || { tail -20 "$tmp"/log/*; exit 1; }
 
 # crpid as a site installs it, and the example, where nobody can reach them.
