@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/auxv.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -173,6 +174,7 @@ class Coordinator {
   bool tree_may_run_ = false;
   UniqueFd ns_last_pid_;
   UniqueFd coordinator_pidfd_;  // close-on-exec, as pidfd_open makes it
+  UniqueFd go_;                 // World::go_fd
   // Opened before the first fork, so that a descriptor limit reached later
   // cannot keep crpid from finding (and killing) its children.
   UniqueFd own_children_;
@@ -351,6 +353,9 @@ Status Coordinator::Prepare() {
   world_.coordinator = ::getpid();
   coordinator_pidfd_.Reset(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
   world_.coordinator_pidfd = coordinator_pidfd_.get();
+  go_.Reset(::eventfd(0, EFD_CLOEXEC));
+  if (!go_.valid()) return SystemError(errno, "eventfd");
+  world_.go_fd = go_.get();
   // The tree's own deadline comes a little after crpid's, which normally
   // ends a late setup itself (and says so).
   ::clock_gettime(CLOCK_MONOTONIC, &world_.deadline);
@@ -560,7 +565,13 @@ Error Coordinator::Late(int phase, bool overall) {
 Status Coordinator::OpenPhase(int phase) {
   world_.shared->phase.store(phase);
   WakeAll(&world_.shared->phase);
-  if (phase == 4) return Ok{};
+  if (phase == 4) {
+    const uint64_t one = 1;
+    if (::write(go_.get(), &one, sizeof one) != sizeof one) {
+      return Abort(SystemError(errno, "cannot start the commands (eventfd)"));
+    }
+    return Ok{};
+  }
   return WaitDone(phase);
 }
 
@@ -769,7 +780,7 @@ Result<RestoredTree> Coordinator::Run() {
     if (Status opened = OpenPhase(phase); !opened) return opened.error();
   }
   if (Status verified = Verify(); !verified) return verified.error();
-  (void)OpenPhase(4);
+  if (Status go = OpenPhase(4); !go) return go.error();
   if (Status execs = WaitForExecs(); !execs) return execs.error();
   tree_may_run_ = false;  // every process has exec'd
   RestoredTree restored;

@@ -204,6 +204,34 @@ void WaitPhase(const World& w, int node, int phase) {
   (void)node;
 }
 
+// Waits for "go" (phase 4). The process has disarmed PR_SET_PDEATHSIG
+// (ProcessMain), so a crpid killed now would not end it, and nobody would
+// wake a futex: it sleeps on crpid's pidfd and the go eventfd together and
+// gives up the moment crpid has exited. Without a pidfd (before 5.3: the
+// ns_last_pid method only), it looks at crpid once a second.
+void WaitGo(const World& w) {
+  Shared* s = w.shared;
+  for (;;) {
+    if (s->aborted.load() != 0) ExitRaw(kAborted);
+    if (w.ns_last_pid) {
+      siginfo_t info;
+      (void)EndedChild(&info);  // reaps the members that landed wrong
+    }
+    if (s->phase.load() >= kPhases - 1) return;
+    if (Abandoned(w)) GiveUp();
+    timespec now = {};
+    RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&now));
+    timespec left = {w.deadline.tv_sec - now.tv_sec, w.deadline.tv_nsec - now.tv_nsec};
+    if (left.tv_nsec < 0) {
+      left.tv_nsec += 1000000000L;
+      --left.tv_sec;
+    }
+    if (w.coordinator_pidfd < 0 && left.tv_sec >= 1) left = {1, 0};
+    pollfd ready[2] = {{w.go_fd, POLLIN, 0}, {w.coordinator_pidfd, POLLIN, 0}};
+    RawSyscall(SYS_ppoll, reinterpret_cast<long>(ready), 2, reinterpret_cast<long>(&left), 0, 0);
+  }
+}
+
 void LockNsLastPid(const World& w, int node) {
   std::atomic<int>* lock = &w.shared->ns_last_pid_lock;
   for (;;) {
@@ -564,7 +592,7 @@ int ProcessMain(const World& w, int node) {
   // process) before this one execs; COMMAND runs as if started directly.
   RawSyscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
   MarkDone(w, node, 3);
-  WaitPhase(w, node, 4);
+  WaitGo(w);
   // The caller's SIGXFSZ action (RestoreFileSizeSignal: crpid ignores it).
   SetSignalAction(SIGXFSZ, w.ignore_file_size_signal ? SIG_IGN : SIG_DFL);
   SetSignalMask(w.command_mask);

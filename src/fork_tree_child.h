@@ -143,6 +143,11 @@ struct World {
   // the capability in its permitted set.
   pid_t coordinator = 0;
   int coordinator_pidfd = -1;  // readable once crpid has exited (5.3+)
+  // An eventfd crpid makes readable when it opens "go" (phase 4): a process
+  // waits for it and for coordinator_pidfd together, since its death signal
+  // is disarmed by then (ProcessMain) and a crpid killed meanwhile wakes no
+  // futex.
+  int go_fd = -1;
   timespec deadline = {};      // CLOCK_MONOTONIC
   size_t env_bytes = 0;        // kClone3: the top of each stack that holds envp
 };

@@ -528,6 +528,65 @@ TEST_F(ForkTree, TreeProcessesRunNoHandlerOfCrpid) {
   ADD_FAILURE() << "every try got through to the commands before crpid stopped";
 }
 
+// Every tree process disarms PR_SET_PDEATHSIG in phase 3 (a parent's
+// command must not kill it before its exec), then waits for "go". crpid
+// killed in that window used to leave the whole tree asleep on a futex
+// nobody would wake, until the tree's own deadline (60 s + 1 s per 10
+// processes, then 5 s: here 165 s; 28 min at 16,384), holding the PIDs and
+// the caller's stdout. crpid is stopped once the root has entered its cwd
+// (phase 3 is open), killed once every process has: the tree must end at
+// once, none running its command (hostile-user review of CLONE_VM trees).
+TEST_F(ForkTree, CrpidKilledBeforeGoLeavesNothingWaiting) {
+  constexpr int kChildren = 1000;
+  const Json saved = ReadJson(BuildSaveAndKill(true));
+  const std::string cwd = copies_.nobody_dir + "/before-go";
+  ::mkdir(cwd.c_str(), 0755);
+  ::chown(cwd.c_str(), kNobody, kNobody);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const long base = FreePidBlock(kChildren + 1);
+    ASSERT_GT(base, 0);
+    Json tree = WideTree(saved, base, kChildren, {"sleep", "1000"});
+    for (Json& entry : tree["processes"]) entry["cwd"] = cwd;
+    const std::string file = copies_.nobody_dir + "/before-go.json";
+    WriteJson(file, tree);
+    const auto in_cwd = [&](long pid) {
+      std::error_code error;
+      return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd", error) ==
+             cwd;
+    };
+    BackgroundProcess crpid(AsNobody({copies_.with_ep, "fork-tree", file}));
+    // Polled without a pause: phase 3 of 1,001 processes takes milliseconds.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (!in_cwd(base) && std::chrono::steady_clock::now() < give_up) {
+    }
+    ::kill(crpid.pid(), SIGSTOP);
+    ASSERT_TRUE(in_cwd(base)) << crpid.Stderr();
+    EXPECT_TRUE(WaitUntil([&] {
+      for (long pid = base; pid <= base + kChildren; ++pid) {
+        if (!in_cwd(pid)) return false;
+      }
+      return true;
+    }));
+    bool through = false;  // "go" came before the stop
+    for (long pid = base; pid <= base + kChildren; ++pid) {
+      through = through || ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == "sleep\n";
+    }
+    // Each disarms its death signal right after its cwd and its command.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ::kill(crpid.pid(), SIGKILL);
+    ::kill(crpid.pid(), SIGCONT);
+    EXPECT_EQ(crpid.Wait(), 128 + SIGKILL);
+    if (!through) {
+      const bool gone = AllGone(PidsOf(tree));
+      EXPECT_TRUE(gone) << "tree processes waited for a go that crpid, killed, never gave";
+      EXPECT_THAT(HoldingCapabilities(PidsOf(tree)), ::testing::IsEmpty());
+    }
+    KillAndReap(PidsOf(tree));
+    if (!through) return;
+  }
+  ADD_FAILURE() << "every try got through to the commands before crpid stopped";
+}
+
 // A parent chain deeper than what used to overflow a tree process's
 // 8 MiB stack (~1,805: one nesting per level, SIGSEGV reported as "ended
 // (killed?)"). Restored and read back from /proc.
